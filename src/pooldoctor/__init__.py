@@ -1,0 +1,52 @@
+"""pooldoctor: find, explain and stop database connection leaks.
+
+Public API::
+
+    import pooldoctor
+    pooldoctor.instrument()            # guard every engine and driver of this process
+    ...
+    print(pooldoctor.report().to_json())
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Finding",
+    "Report",
+    "Site",
+    "__version__",
+    "holds",
+    "instrument",
+    "report",
+    "uninstrument",
+]
+
+if TYPE_CHECKING:
+    from .api import holds, instrument, report, uninstrument
+    from .findings import Finding, Site
+    from .reports import Report
+
+_LAZY = {
+    "instrument": "api",
+    "uninstrument": "api",
+    "report": "api",
+    "holds": "api",
+    "Finding": "findings",
+    "Site": "findings",
+    "Report": "reports",
+}
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'pooldoctor' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,1 @@
+"""The `pooldoctor` command line: thin click commands over the library."""

@@ -1,0 +1,36 @@
+"""Helpers shared by the commands: one-line errors, exit codes, output formats."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any, NoReturn
+
+import click
+
+from ..urls import mask_text
+
+# exit codes (shared by every command)
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # lint, watch, advise, run --fail-on-findings: something was found
+EXIT_USAGE = 2  # bad arguments, bad URL, unreadable config
+EXIT_UNAVAILABLE = 3  # server unreachable, authentication failed, missing privilege
+
+
+class CliError(click.ClickException):
+    """An error for the person at the terminal: one masked line, a chosen exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(mask_text(message))
+        self.exit_code = exit_code
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"pooldoctor: error: {self.format_message()}", file=file or sys.stderr)
+
+
+def fail(message: str, exit_code: int = EXIT_USAGE) -> NoReturn:
+    raise CliError(message, exit_code)
+
+
+FORMAT_OPTION = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="Output format; json is the pooldoctor.report/1 schema.")

@@ -1,0 +1,38 @@
+"""`pooldoctor explain CODE`: print a code's documentation page."""
+
+from __future__ import annotations
+
+import click
+
+from ..findings import CATALOGUE
+from .common import fail
+
+
+def doc_page(code: str) -> str | None:
+    """The Markdown page of ``code`` shipped with the package, or None."""
+    from importlib import resources
+
+    try:
+        return (resources.files("pooldoctor") / "codes" / f"{code}.md").read_text("utf-8")
+    except (FileNotFoundError, OSError):
+        return None
+
+
+@click.command()
+@click.argument("codes", nargs=-1)
+@click.option("--list", "list_", is_flag=True, help="List every code with its name.")
+def explain(codes: tuple[str, ...], list_: bool) -> None:
+    """Explain finding CODES (e.g. PD101): what it means, why it hurts, the fix."""
+    if list_ or not codes:
+        for c in CATALOGUE.values():
+            click.echo(f"{c.code}  {c.name:<32} {c.title}")
+        return
+    for raw in codes:
+        code = raw.upper()
+        if code not in CATALOGUE:
+            fail(f"unknown code {raw!r}; `pooldoctor explain --list` shows them all")
+        page = doc_page(code)
+        if page is None:
+            c = CATALOGUE[code]
+            page = f"# {c.code} {c.name}\n\n{c.title}.\n\nFix: {c.hint}.\n"
+        click.echo(page.rstrip("\n"))

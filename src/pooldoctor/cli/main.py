@@ -1,0 +1,86 @@
+"""Entry point: a click group whose commands are imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..urls import BadURL, mask_text
+from .common import EXIT_USAGE, CliError
+
+# name -> "module:attribute"; a command whose module is missing is simply not listed.
+COMMANDS: dict[str, str] = {
+    "run": "pooldoctor.cli.run:run",
+    "demo": "pooldoctor.cli.demo:demo",
+    "explain": "pooldoctor.cli.explain:explain",
+    "lint": "pooldoctor.cli.lint:lint",
+    "snapshot": "pooldoctor.cli.server:snapshot",
+    "top": "pooldoctor.cli.server:top",
+    "watch": "pooldoctor.cli.server:watch",
+    "kill": "pooldoctor.cli.server:kill",
+    "advise": "pooldoctor.cli.advise:advise",
+    "dashboard": "pooldoctor.cli.dashboard:dashboard",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n in COMMANDS if self._find(n) is not None)
+
+    def _find(self, name: str) -> Any:
+        import importlib.util
+
+        module = COMMANDS[name].split(":")[0]
+        try:
+            return importlib.util.find_spec(module)
+        except ModuleNotFoundError:
+            return None
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None or self._find(cmd_name) is None:
+            return None
+        module, attr = target.split(":")
+        cmd: click.Command = getattr(importlib.import_module(module), attr)
+        return cmd
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pooldoctor")
+def cli() -> None:
+    """Find, explain and stop database connection leaks."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: errors are one line, never a traceback (POOLDOCTOR_DEBUG=1 shows it)."""
+    try:
+        cli.main(args=argv, prog_name="pooldoctor", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("pooldoctor: aborted", err=True)
+        sys.exit(130)
+    except CliError as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except BadURL as e:
+        click.echo(f"pooldoctor: error: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # a bug of ours: still one line unless asked for more
+        if os.environ.get("POOLDOCTOR_DEBUG"):
+            raise
+        click.echo(f"pooldoctor: internal error: {mask_text(f'{type(e).__name__}: {e}')} "
+                   "(set POOLDOCTOR_DEBUG=1 for the traceback)", err=True)
+        sys.exit(70)
+    else:
+        sys.exit(0)

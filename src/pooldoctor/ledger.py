@@ -1,0 +1,189 @@
+"""The ledger: the live holds of this process.
+
+A :class:`Hold` *is* a weak reference to the object the user holds (the pool's connection
+proxy, or a raw driver connection): the ledger never keeps a user's connection alive, and the
+weak reference's callback tells us when the object was collected without being returned.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from types import CodeType
+from typing import Any
+
+from .sites import Frames
+
+CHECKOUT = "checkout"  # a connection checked out from a SQLAlchemy pool
+CONNECTION = "connection"  # a raw DB-API connection, open until close()
+
+
+class Hold(weakref.ref):  # type: ignore[type-arg]
+    """One live checkout or open raw connection.
+
+    Created with ``Hold(obj, callback)`` and filled in by :meth:`Ledger.new`; attributes are
+    set directly (no ``__init__``) because this is on the hot path.
+    """
+
+    __slots__ = (
+        "id",
+        "kind",
+        "pool",  # PoolInfo for checkouts, a driver label (str) for raw connections
+        "frames",
+        "since",  # time.monotonic()
+        "wall",  # time.time()
+        "thread_id",
+        "thread_name",
+        "task",
+        "pid",
+        "server_id",
+        "reported",  # PD101 already reported for this hold
+        "txn_since",
+        "txn_frames",
+        "txn_reported",
+        "ended",
+        "extra",  # dict or None: per-kind details (open cursors, ...)
+    )
+
+    id: int
+    kind: str
+    pool: Any
+    frames: Frames
+    since: float
+    wall: float
+    thread_id: int
+    thread_name: str
+    task: str | None
+    pid: int
+    server_id: int | None
+    reported: bool
+    txn_since: float | None
+    txn_frames: Frames | None
+    txn_reported: bool
+    ended: bool
+    extra: dict[str, Any] | None
+
+    def age(self, now: float | None = None) -> float:
+        return (time.monotonic() if now is None else now) - self.since
+
+    def site_key(self) -> tuple[CodeType, int] | None:
+        return self.frames[0] if self.frames else None
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data about this hold, for findings, the pytest plugin and publishing."""
+        from .sites import format_stack, site_of
+
+        site = site_of(self.frames)
+        d: dict[str, Any] = {
+            "hold_id": self.id,
+            "kind": self.kind,
+            "pool": getattr(self.pool, "label", self.pool),
+            "site": site.to_dict() if site else None,
+            "stack": [s.to_dict() for s in format_stack(self.frames)],
+            "age_s": round(self.age(), 3),
+            "since": self.wall,
+            "thread": self.thread_name,
+            "thread_id": self.thread_id,
+            "pid": self.pid,
+        }
+        if self.task:
+            d["task"] = self.task
+        if self.server_id is not None:
+            d["server_id"] = self.server_id
+        if self.txn_since is not None:
+            d["transaction_age_s"] = round(time.monotonic() - self.txn_since, 3)
+        if self.extra:
+            d.update(self.extra)
+        return d
+
+
+def current_task_name() -> str | None:
+    """The running asyncio task's name, if any (cheap when asyncio is not in use)."""
+    import sys
+
+    aio = sys.modules.get("asyncio")
+    if aio is None:
+        return None
+    try:
+        task = aio.current_task()
+    except RuntimeError:
+        return None
+    return task.get_name() if task is not None else None
+
+
+class Ledger:
+    """The live holds of this process, plus a per-site count of what is held right now."""
+
+    def __init__(self) -> None:
+        self._holds: dict[int, Hold] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._per_site: dict[Any, int] = {}
+        self.last_id = 0
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's holds are not ours; start afresh."""
+        self._holds = {}
+        self._per_site = {}
+        self._lock = threading.Lock()
+
+    def new(self, obj: Any, callback: Callable[[Hold], None], kind: str, pool: Any,
+            frames: Frames, pid: int, server_id: int | None = None) -> Hold:
+        """Create a hold on ``obj`` and add it to the ledger; returns the hold."""
+        h = Hold(obj, callback)
+        h.id = hid = next(self._ids)
+        h.kind = kind
+        h.pool = pool
+        h.frames = frames
+        h.since = time.monotonic()
+        h.wall = time.time()
+        t = threading.current_thread()
+        h.thread_id = t.ident or 0
+        h.thread_name = t.name
+        h.task = current_task_name()
+        h.pid = pid
+        h.server_id = server_id
+        h.reported = False
+        h.txn_since = None
+        h.txn_frames = None
+        h.txn_reported = False
+        h.ended = False
+        h.extra = None
+        key = frames[0] if frames else None
+        with self._lock:
+            self._holds[hid] = h
+            self._per_site[key] = self._per_site.get(key, 0) + 1
+        self.last_id = hid
+        return h
+
+    def remove(self, h: Hold) -> bool:
+        """Remove a hold; False when it was already gone."""
+        key = h.frames[0] if h.frames else None
+        with self._lock:
+            if self._holds.pop(h.id, None) is None:
+                return False
+            n = self._per_site.get(key, 1) - 1
+            if n <= 0:
+                self._per_site.pop(key, None)
+            else:
+                self._per_site[key] = n
+        return True
+
+    def count_at(self, h: Hold) -> int:
+        """How many holds the site of ``h`` has right now."""
+        return self._per_site.get(h.frames[0] if h.frames else None, 0)
+
+    def holds(self) -> list[Hold]:
+        """A snapshot of the live holds, oldest first."""
+        with self._lock:
+            return list(self._holds.values())
+
+    def __len__(self) -> int:
+        return len(self._holds)
+
+    def since(self, hold_id: int) -> list[Hold]:
+        """Live holds created after ``hold_id`` (for the pytest plugin's per-test check)."""
+        return [h for h in self.holds() if h.id > hold_id]

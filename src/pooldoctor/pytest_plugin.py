@@ -1,0 +1,1 @@
+"""pytest plugin (inactive until asked for): see issue 6. Placeholder."""

@@ -1,0 +1,531 @@
+"""The runtime guard's wiring into SQLAlchemy: pool events, engines, transactions.
+
+- Checkout/checkin: pool events (``checkout`` gives the proxy; the hold is stashed on the
+  connection record and popped at ``checkin``).
+- Garbage-collected proxies: the hold is a weak reference to the proxy (see ledger.py).
+- Timeouts and waits: a subclass of the pool's class, swapped in as ``pool.__class__`` (it
+  survives ``dispose()``, which rebuilds the pool with ``self.__class__``), wraps ``_do_get``.
+- Engines: ``Engine.__init__`` is wrapped while the guard is global; ``instrument(engine)``
+  adopts one engine.
+- Transactions: the engine's ``begin``/``commit``/``rollback`` events.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool, QueuePool, StaticPool
+
+from ..findings import Finding
+from ..guard import GUARD, fmt_s
+from ..ledger import CHECKOUT, Hold
+from ..sites import capture, format_stack, site_of
+from ..urls import mask_url
+from .server_ids import server_id
+
+
+class PoolInfo:
+    """What the guard knows and counts about one pool (kept across ``dispose()``)."""
+
+    def __init__(self, pool: Pool, url: str | None, name: str | None = None) -> None:
+        self.url = url
+        self.name = name
+        self.pool_class = type(pool).__name__
+        self.pool_ref = weakref.ref(pool)
+        self.lock = threading.Lock()
+        self.checkouts = 0
+        self.timeouts = 0
+        self.waits = 0
+        self.waiting = 0
+        self.connects = 0
+        self.gc_reclaimed = 0
+        self.checked_out = 0
+        self.peak_checked_out = 0
+        self.max_wait_ms = 0.0
+
+    @property
+    def label(self) -> str:
+        return self.name or self.url or f"{self.pool_class}@{id(self):x}"
+
+    def pool(self) -> Pool | None:
+        return self.pool_ref()
+
+    def to_dict(self) -> dict[str, Any]:
+        pool = self.pool()
+        d: dict[str, Any] = {"url": self.url, "pool_class": self.pool_class}
+        if self.name:
+            d["name"] = self.name
+        if isinstance(pool, QueuePool):
+            d["size"] = pool.size()
+            d["max_overflow"] = pool._max_overflow
+            d["timeout"] = pool.timeout()
+        d.update(checkouts=self.checkouts, timeouts=self.timeouts, waits=self.waits,
+                 connects=self.connects, gc_reclaimed=self.gc_reclaimed,
+                 checked_out=self.checked_out, peak_checked_out=self.peak_checked_out,
+                 max_wait_ms=round(self.max_wait_ms, 3))
+        return d
+
+
+_lock = threading.RLock()
+_infos: weakref.WeakValueDictionary[int, PoolInfo] = weakref.WeakValueDictionary()
+_all_infos: list[PoolInfo] = []  # kept for the report after pools are gone
+_engines: dict[str, weakref.WeakSet[Engine]] = {}
+_engine_sites: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
+_engine_listeners: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+_global = False
+_orig_engine_init: Callable[..., None] | None = None
+_swapped: dict[type, type] = {}
+
+# --------------------------------------------------------------------------- pools
+
+
+def adopt_pool(pool: Pool, url: str | None = None, name: str | None = None) -> PoolInfo | None:
+    """Start guarding ``pool``; idempotent. StaticPool is not tracked (one shared connection)."""
+    info: PoolInfo | None = pool.__dict__.get("_pooldoctor")
+    if info is not None:
+        if url and not info.url:
+            info.url = url
+        if name:
+            info.name = name
+        return info
+    if isinstance(pool, StaticPool):
+        return None
+    with _lock:
+        info = pool.__dict__.get("_pooldoctor")
+        if info is not None:
+            return info
+        info = PoolInfo(pool, url, name)
+        pool.__dict__["_pooldoctor"] = info
+        _all_infos.append(info)
+        _swap_class(pool)
+    return info
+
+
+def _swap_class(pool: Pool) -> None:
+    cls = type(pool)
+    if getattr(cls, "_pd_original", None) is not None:
+        return
+    sub = _swapped.get(cls)
+    if sub is None:
+        ns: dict[str, Any] = {"_pd_original": cls, "__module__": cls.__module__,
+                              "recreate": _recreate, "__qualname__": cls.__qualname__}
+        if issubclass(cls, QueuePool):
+            ns["_do_get"] = _do_get
+        sub = type(cls.__name__, (cls,), ns)
+        _swapped[cls] = sub
+    pool.__class__ = sub
+
+
+def _restore_class(pool: Pool) -> None:
+    orig = getattr(type(pool), "_pd_original", None)
+    if orig is not None:
+        pool.__class__ = orig
+
+
+def _recreate(self: Any) -> Pool:
+    new: Pool = self._pd_original.recreate(self)
+    info = self.__dict__.get("_pooldoctor")
+    if info is not None:
+        new.__dict__["_pooldoctor"] = info
+        info.pool_ref = weakref.ref(new)
+    return new
+
+
+def _do_get(self: Any) -> Any:
+    orig = self._pd_original._do_get
+    info: PoolInfo | None = self.__dict__.get("_pooldoctor")
+    if info is None or not GUARD.active:
+        return orig(self)
+    t0 = time.perf_counter()
+    with info.lock:
+        info.waiting += 1
+    try:
+        rec = orig(self)
+    except exc.TimeoutError as e:
+        _on_timeout(self, info, e, time.perf_counter() - t0)
+        raise
+    finally:
+        with info.lock:
+            info.waiting -= 1
+    waited = time.perf_counter() - t0
+    if waited >= GUARD.options.wait_threshold:
+        _on_wait(self, info, waited)
+    return rec
+
+
+def _holds_of(info: PoolInfo) -> list[Hold]:
+    return [h for h in GUARD.ledger.holds() if h.pool is info and not h.ended]
+
+
+def holders_summary(holds: list[Hold], limit: int = 10) -> list[dict[str, Any]]:
+    """Group holds by site: count, oldest age, threads — oldest group first."""
+    now = time.monotonic()
+    groups: dict[Any, list[Hold]] = {}
+    for h in holds:
+        groups.setdefault(h.frames[:1], []).append(h)
+    out: list[dict[str, Any]] = []
+    for hs in sorted(groups.values(), key=lambda g: min(h.since for h in g)):
+        site = site_of(hs[0].frames)
+        oldest = max(now - h.since for h in hs)
+        threads = sorted({h.task or h.thread_name for h in hs})
+        where = site.short() if site else "an unknown site"
+        shown = ", ".join(threads[:5]) + (f" (+{len(threads) - 5} more)" if len(threads) > 5 else "")
+        out.append({
+            "site": site.to_dict() if site else None,
+            "count": len(hs),
+            "oldest_s": round(oldest, 3),
+            "threads": threads[:20],
+            "text": f"{len(hs)} x {where} (oldest {fmt_s(oldest)}; {shown})",
+        })
+    return out[:limit]
+
+
+def _on_timeout(pool: Any, info: PoolInfo, e: Exception, waited: float) -> None:
+    try:
+        with info.lock:
+            info.timeouts += 1
+        holds = _holds_of(info)
+        holders = holders_summary(holds)
+        head = (f"pool {info.label!r} exhausted: size={pool.size()} "
+                f"overflow={pool._max_overflow} checked_out={pool.checkedout()} "
+                f"waiting={max(info.waiting - 1, 0)}")
+        lines = [head + (" ; held by:" if holders else "")]
+        lines += [f"  {g['text']}" for g in holders]
+        if len(holds) and not holders:
+            lines.append("  (holders unknown)")
+        original = e.args[0] if e.args else str(e)
+        if isinstance(original, str) and "exhausted:" not in original:
+            e.args = (original + "\n" + "\n".join(lines),) + tuple(e.args[1:])
+        frames = capture(1, GUARD.options.stack_depth)
+        GUARD.emit(Finding(
+            code="PD103",
+            message=f"{head}; checkout timed out after {fmt_s(waited)}",
+            site=site_of(frames), stack=format_stack(frames), pids=[GUARD.pid],
+            details={"pool": info.label, "size": pool.size(), "max_overflow": pool._max_overflow,
+                     "checked_out": pool.checkedout(), "waiting": max(info.waiting - 1, 0),
+                     "waited_s": round(waited, 3), "holders": holders}))
+    except Exception:
+        GUARD.internal_error("pool timeout")
+
+
+def _on_wait(pool: Any, info: PoolInfo, waited: float) -> None:
+    try:
+        with info.lock:
+            info.waits += 1
+            info.max_wait_ms = max(info.max_wait_ms, waited * 1000)
+        frames = capture(1, GUARD.options.stack_depth)
+        GUARD.emit(Finding(
+            code="PD109",
+            message=(f"checkout waited {waited * 1000:.0f} ms for pool {info.label!r} "
+                     f"(size={pool.size()} overflow={pool._max_overflow} "
+                     f"checked_out={pool.checkedout()}; threshold "
+                     f"{GUARD.options.wait_threshold * 1000:.0f} ms)"),
+            site=site_of(frames), stack=format_stack(frames), pids=[GUARD.pid],
+            details={"pool": info.label, "waited_ms": round(waited * 1000, 3)}))
+    except Exception:
+        GUARD.internal_error("pool wait")
+
+
+# --------------------------------------------------------------------------- pool events
+
+
+def _on_connect(dbapi_connection: Any, record: Any) -> None:
+    try:
+        d = record.__dict__
+        d["_pd_pid"] = os.getpid()
+        d["_pd_server_id"] = server_id(record.driver_connection or dbapi_connection)
+        info = _pool_of_record(record)
+        if info is not None:
+            with info.lock:
+                info.connects += 1
+    except Exception:
+        GUARD.internal_error("pool connect")
+
+
+def _pool_of_record(record: Any) -> PoolInfo | None:
+    pool = getattr(record, "_ConnectionRecord__pool", None)
+    if pool is None:
+        return None
+    info: PoolInfo | None = pool.__dict__.get("_pooldoctor")
+    return info if info is not None else adopt_pool(pool)
+
+
+def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    try:
+        g = GUARD
+        if not g.active:
+            return
+        pool = proxy._pool
+        info: PoolInfo | None = pool.__dict__.get("_pooldoctor")
+        if info is None:
+            info = adopt_pool(pool)
+            if info is None:
+                return
+        d = record.__dict__
+        rpid = d.get("_pd_pid")
+        if rpid is not None and rpid != g.pid:
+            if _on_forked(record, proxy, info, rpid):
+                raise exc.DisconnectionError(
+                    f"pooldoctor: connection created in process {rpid} is not usable in "
+                    f"process {g.pid} after fork(); reconnecting")
+        if rpid is None:
+            d["_pd_pid"] = g.pid
+            d["_pd_server_id"] = server_id(record.driver_connection or dbapi_connection)
+        frames = capture(1, g.options.stack_depth)
+        h = g.ledger.new(proxy, g.on_collected, CHECKOUT, info, frames, g.pid,
+                         d.get("_pd_server_id"))
+        d["_pd_hold"] = h
+        with info.lock:
+            info.checkouts += 1
+            n = info.checked_out = info.checked_out + 1
+            if n > info.peak_checked_out:
+                info.peak_checked_out = n
+        if g.ledger.count_at(h) >= g.options.many_threshold:
+            g.check_many(h)
+    except exc.DisconnectionError:
+        raise
+    except Exception:
+        GUARD.internal_error("pool checkout")
+
+
+def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+    try:
+        h: Hold | None = record.__dict__.pop("_pd_hold", None)
+        if h is None:
+            return
+        info = h.pool
+        with info.lock:
+            info.checked_out -= 1
+        if h() is None:  # the proxy is gone: SQLAlchemy's garbage-collection path
+            GUARD.on_collected(h)
+            return
+        GUARD.release(h)
+    except Exception:
+        GUARD.internal_error("pool checkin")
+
+
+def _on_forked(record: Any, proxy: Any, info: PoolInfo, rpid: int) -> bool:
+    """PD106; returns True when the connection should be replaced (fork_safety='repair')."""
+    g = GUARD
+    frames = capture(2, g.options.stack_depth)
+    repair = g.options.fork_safety == "repair"
+    g.emit(Finding(
+        code="PD106",
+        message=(f"connection created in process {rpid} checked out in process {g.pid} after "
+                 f"fork() at {site_of(frames).short() if frames else 'an unknown site'}"
+                 + ("; replaced with a new connection" if repair else "")),
+        site=site_of(frames), stack=format_stack(frames), pids=[g.pid],
+        details={"pool": info.label, "created_pid": rpid, "repaired": repair}))
+    if repair:
+        record.dbapi_connection = None
+        proxy.dbapi_connection = None
+        record.__dict__.pop("_pd_pid", None)
+    else:
+        record.__dict__["_pd_pid"] = g.pid  # report once per connection
+    return repair
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def _hold_of_connection(conn: Any) -> Hold | None:
+    fairy = getattr(conn, "_dbapi_connection", None)
+    rec = getattr(fairy, "_connection_record", None)
+    if rec is None:
+        return None
+    h: Hold | None = rec.__dict__.get("_pd_hold")
+    return h
+
+
+def _on_begin(conn: Any) -> None:
+    try:
+        h = _hold_of_connection(conn)
+        if h is not None:
+            h.txn_since = time.monotonic()
+            h.txn_frames = capture(1, GUARD.options.stack_depth)
+            h.txn_reported = False
+    except Exception:
+        GUARD.internal_error("transaction begin")
+
+
+def _on_txn_end(conn: Any) -> None:
+    try:
+        h = _hold_of_connection(conn)
+        if h is not None:
+            h.txn_since = None
+            h.txn_frames = None
+    except Exception:
+        GUARD.internal_error("transaction end")
+
+
+_POOL_EVENTS = (("connect", _on_connect), ("checkout", _on_checkout), ("checkin", _on_checkin))
+_ENGINE_EVENTS = (("begin", _on_begin), ("commit", _on_txn_end), ("rollback", _on_txn_end))
+
+# --------------------------------------------------------------------------- engines
+
+
+def _engine_key(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _on_engine_created(engine: Engine, frames: Any = None) -> None:
+    try:
+        key = _engine_key(engine)
+        adopt_pool(engine.pool, mask_url(engine.url))
+        with _lock:
+            live = _engines.setdefault(key, weakref.WeakSet())
+            live.add(engine)
+            if frames is not None:
+                _engine_sites[engine] = frames
+            n = len(live)
+        if frames is not None and n >= GUARD.options.engine_threshold:
+            _report_proliferation(engine, key, list(live), frames)
+    except Exception:
+        GUARD.internal_error("engine created")
+
+
+def _report_proliferation(engine: Engine, key: str, live: list[Engine], frames: Any) -> None:
+    held = 0
+    for e in live:
+        p = e.pool
+        if isinstance(p, QueuePool):
+            held += p.checkedout() + p.checkedin()
+        else:
+            info = p.__dict__.get("_pooldoctor")
+            held += info.checked_out if info else 0
+    site = site_of(frames)
+    GUARD.emit(Finding(
+        code="PD104",
+        message=(f"{len(live)} engines for {mask_url(key)} in this process, the latest created "
+                 f"at {site.short() if site else 'an unknown site'}; together they hold {held} "
+                 f"connections (threshold {GUARD.options.engine_threshold})"),
+        site=site, stack=format_stack(frames), pids=[GUARD.pid],
+        details={"url": mask_url(key), "engines": len(live), "connections": held,
+                 "threshold": GUARD.options.engine_threshold}))
+
+
+def _wrapped_engine_init(self: Engine, *args: Any, **kwargs: Any) -> None:
+    assert _orig_engine_init is not None
+    _orig_engine_init(self, *args, **kwargs)
+    if GUARD.active and _global:
+        try:
+            frames = capture(1, GUARD.options.stack_depth)
+        except Exception:
+            frames = None
+        _on_engine_created(self, frames)
+
+
+# --------------------------------------------------------------------------- install
+
+
+def install_global() -> None:
+    """Guard every pool and engine of the process, existing and future."""
+    global _global, _orig_engine_init
+    with _lock:
+        if _global:
+            return
+        for engine in list(_engine_listeners.keys()):
+            _remove_engine_listeners(engine)
+        for name, fn in _POOL_EVENTS:
+            event.listen(Pool, name, fn)
+        for name, fn in _ENGINE_EVENTS:
+            event.listen(Engine, name, fn)
+        if _orig_engine_init is None:
+            _orig_engine_init = Engine.__init__
+            Engine.__init__ = _wrapped_engine_init  # type: ignore[method-assign]
+        _global = True
+    for obj in gc.get_objects():
+        try:
+            if isinstance(obj, Engine) and type(obj).__name__ != "OptionEngine":
+                _on_engine_created(obj, None)
+        except Exception:
+            continue
+
+
+def install_engine(engine: Any, name: str | None = None) -> None:
+    """Guard one engine (an ``AsyncEngine`` is guarded through its ``sync_engine``)."""
+    engine = getattr(engine, "sync_engine", engine)
+    if not isinstance(engine, Engine):
+        raise TypeError(f"instrument() takes an Engine or AsyncEngine, not {type(engine).__name__}")
+    with _lock:
+        info = adopt_pool(engine.pool, mask_url(engine.url), name)
+        if info is not None and name:
+            info.name = name
+        _on_engine_created(engine, None)
+        if _global or engine in _engine_listeners:
+            return
+        for ev, fn in _POOL_EVENTS:
+            event.listen(engine, ev, fn)
+        for ev, fn in _ENGINE_EVENTS:
+            event.listen(engine, ev, fn)
+        _engine_listeners[engine] = True
+
+
+def _remove_engine_listeners(engine: Engine) -> None:
+    for ev, fn in _POOL_EVENTS + _ENGINE_EVENTS:
+        try:
+            event.remove(engine, ev, fn)
+        except Exception:
+            pass
+    _engine_listeners.pop(engine, None)
+
+
+def uninstall() -> None:
+    """Remove every listener and patch; pools get their own class back."""
+    global _global, _orig_engine_init
+    with _lock:
+        if _global:
+            for name, fn in _POOL_EVENTS:
+                if event.contains(Pool, name, fn):
+                    event.remove(Pool, name, fn)
+            for name, fn in _ENGINE_EVENTS:
+                if event.contains(Engine, name, fn):
+                    event.remove(Engine, name, fn)
+            _global = False
+        if _orig_engine_init is not None:
+            Engine.__init__ = _orig_engine_init  # type: ignore[method-assign]
+            _orig_engine_init = None
+        for engine in list(_engine_listeners.keys()):
+            _remove_engine_listeners(engine)
+        for info in _all_infos:
+            pool = info.pool()
+            if pool is not None:
+                _restore_class(pool)
+                pool.__dict__.pop("_pooldoctor", None)
+        _engines.clear()
+
+
+def ensure_global_listeners() -> None:
+    """Re-add the class-level listeners if someone cleared them (e.g. a test teardown)."""
+    if not _global:
+        return
+    for name, fn in _POOL_EVENTS:
+        if not event.contains(Pool, name, fn):
+            event.listen(Pool, name, fn)
+    for name, fn in _ENGINE_EVENTS:
+        if not event.contains(Engine, name, fn):
+            event.listen(Engine, name, fn)
+
+
+def pool_infos() -> list[dict[str, Any]]:
+    with _lock:
+        return [i.to_dict() for i in _all_infos]
+
+
+def stats_for(engine: Any) -> PoolInfo | None:
+    engine = getattr(engine, "sync_engine", engine)
+    info: PoolInfo | None = engine.pool.__dict__.get("_pooldoctor")
+    return info
+
+
+def reset_stats() -> None:
+    with _lock:
+        _all_infos[:] = [i for i in _all_infos if i.pool() is not None]

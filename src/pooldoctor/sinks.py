@@ -1,0 +1,120 @@
+"""Where findings go as they happen: the in-process collector, logging, a JSON-lines file
+shared by every process of a `pooldoctor run`, and user callbacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .findings import Finding, merge_findings
+from .urls import mask_text
+
+logger = logging.getLogger("pooldoctor")
+
+EVENTS_ENV = "POOLDOCTOR_EVENTS"
+
+
+class Collector:
+    """The findings of this process, merged by code and site."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._findings: dict[tuple[Any, ...], Finding] = {}
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._findings = {}
+
+    def add(self, f: Finding) -> None:
+        with self._lock:
+            k = f.key()
+            if k in self._findings:
+                self._findings[k].merge(f)
+            else:
+                self._findings[k] = Finding.from_dict(f.to_dict())
+
+    def note(self, code: str, site_key: tuple[Any, ...], **details: Any) -> None:
+        """Update the details of an existing finding (e.g. a PD101 hold that came back)."""
+        with self._lock:
+            f = self._findings.get((code, *site_key))
+            if f is not None:
+                for k, v in details.items():
+                    if isinstance(v, int) and not isinstance(v, bool) and k.endswith("_count"):
+                        f.details[k] = f.details.get(k, 0) + v
+                    else:
+                        f.details[k] = v
+
+    def findings(self) -> list[Finding]:
+        with self._lock:
+            return [Finding.from_dict(f.to_dict()) for f in self._findings.values()]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._findings.clear()
+
+
+class JsonLinesSink:
+    """Appends one JSON object per line; safe for many processes writing one file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid = -1
+
+    def write(self, obj: dict[str, Any]) -> None:
+        data = (mask_text(json.dumps(obj, default=str)) + "\n").encode()
+        pid = os.getpid()
+        if self._fd is None or self._pid != pid:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._pid = pid
+        os.write(self._fd, data)  # one write per line: O_APPEND keeps lines whole
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+        self._fd = None
+
+
+def read_events(path: str) -> Iterator[dict[str, Any]]:
+    """Read the events a JSON-lines sink wrote, skipping torn or foreign lines."""
+    try:
+        fh = open(path, encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    with fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                yield obj
+
+
+def findings_from_events(events: list[dict[str, Any]]) -> list[Finding]:
+    out = [Finding.from_dict(e["finding"]) for e in events if e.get("event") == "finding"]
+    merged = merge_findings(out)
+    by_key = {f.key(): f for f in merged}
+    for e in events:
+        if e.get("event") == "note":
+            f = by_key.get((e["code"], *e["site_key"]))
+            if f is not None:
+                for k, v in e["details"].items():
+                    if isinstance(v, int) and not isinstance(v, bool) and k.endswith("_count"):
+                        f.details[k] = f.details.get(k, 0) + v
+                    else:
+                        f.details[k] = v
+    return merged
+
+
+Callback = Callable[[Finding], None]

@@ -1,0 +1,152 @@
+"""Cheap stack capture and the user-frame filter.
+
+A stack is captured as a tuple of ``(code, line)`` pairs, from the first *user* frame
+outwards. Nothing is formatted until a finding is reported. A frame is not user code when it
+belongs to pooldoctor, SQLAlchemy, a database driver, greenlet or the standard library.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from types import CodeType, FrameType
+
+from .findings import Site
+
+Frames = tuple[tuple[CodeType, int], ...]
+
+DEFAULT_DEPTH = 8
+
+_INTERNAL_PACKAGES = (
+    "pooldoctor",
+    "sqlalchemy",
+    "greenlet",
+    "pymysql",
+    "MySQLdb",
+    "mysql",
+    "psycopg",
+    "psycopg2",
+    "psycopg_pool",
+    "asyncpg",
+    "aiomysql",
+    "aiosqlite",
+    "_pytest",
+    "pluggy",
+)
+
+
+def _internal_prefixes() -> tuple[str, ...]:
+    prefixes: list[str] = []
+    here = os.path.dirname(os.path.abspath(__file__))
+    prefixes.append(here + os.sep)
+    for key in ("stdlib", "platstdlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            prefixes.append(os.path.realpath(path) + os.sep)
+            prefixes.append(os.path.abspath(path) + os.sep)
+    return tuple(dict.fromkeys(prefixes))
+
+
+_PREFIXES = _internal_prefixes()
+_USER_INSIDE = (os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo", "scenarios") + os.sep,)
+_SITE_DIRS = ("site-packages", "dist-packages")
+_cache: dict[str, bool] = {}
+
+
+def is_internal_file(filename: str) -> bool:
+    """True when ``filename`` is not user code (cached per file name)."""
+    try:
+        return _cache[filename]
+    except KeyError:
+        pass
+    result = _classify(filename)
+    _cache[filename] = result
+    return result
+
+
+def _classify(filename: str) -> bool:
+    if filename.startswith("<"):
+        # exec'd user code (<string>, <stdin>) is the user's; generated wrappers
+        # (<frozen ...>, <sqlalchemy generated ...>, <decorator-gen-1>) are not.
+        return filename not in ("<string>", "<stdin>", "<console>")
+    path = filename if os.path.isabs(filename) else os.path.abspath(filename)
+    parts = path.split(os.sep)
+    for marker in _SITE_DIRS:
+        if marker in parts:
+            i = len(parts) - 1 - parts[::-1].index(marker)
+            top = parts[i + 1] if i + 1 < len(parts) else ""
+            top = top[:-3] if top.endswith(".py") else top
+            if top == "pooldoctor" and path.startswith(_USER_INSIDE):
+                return False
+            return top in _INTERNAL_PACKAGES
+    if path.startswith(_USER_INSIDE):
+        return False  # the demo's scenarios play the user's part
+    return path.startswith(_PREFIXES)
+
+
+def capture(skip: int = 1, depth: int = DEFAULT_DEPTH) -> Frames:
+    """Capture up to ``depth`` frames starting at the first user frame.
+
+    Internal frames between user frames are kept (they are context); the walk continues on
+    the parent greenlet when SQLAlchemy's asyncio layer runs us in a child greenlet.
+    """
+    try:
+        f: FrameType | None = sys._getframe(skip + 1)
+    except ValueError:
+        return ()
+    cache = _cache
+    # skip internal frames to the first user frame
+    while f is not None:
+        fn = f.f_code.co_filename
+        internal = cache.get(fn)
+        if internal is None:
+            internal = is_internal_file(fn)
+        if not internal:
+            break
+        f = f.f_back
+    if f is None:
+        f = _parent_greenlet_frame()
+        while f is not None and is_internal_file(f.f_code.co_filename):
+            f = f.f_back
+        if f is None:
+            return ()
+    out: list[tuple[CodeType, int]] = []
+    while f is not None and len(out) < depth:
+        out.append((f.f_code, f.f_lineno))
+        f = f.f_back
+    return tuple(out)
+
+
+def _parent_greenlet_frame() -> FrameType | None:
+    gl = sys.modules.get("greenlet")
+    if gl is None:
+        return None
+    try:
+        cur = gl.getcurrent()
+        parent = cur.parent
+        while parent is not None:
+            frame: FrameType | None = parent.gr_frame
+            if frame is not None:
+                return frame
+            parent = parent.parent
+    except Exception:
+        return None
+    return None
+
+
+def site_of(frames: Frames) -> Site | None:
+    """The site (first user frame) of a captured stack."""
+    if not frames:
+        return None
+    code, line = frames[0]
+    return Site(code.co_filename, line, code.co_name)
+
+
+def format_stack(frames: Frames) -> list[Site]:
+    return [Site(code.co_filename, line, code.co_name) for code, line in frames]
+
+
+def site_key(frames: Frames) -> tuple[CodeType, int] | None:
+    """A hashable key for the site, cheap to compute on the hot path."""
+    return frames[0] if frames else None
