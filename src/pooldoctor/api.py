@@ -60,8 +60,10 @@ def instrument(
 
 
 def _install_drivers() -> None:
+    import importlib
+
     try:
-        from .runtime import dbapi
+        dbapi = importlib.import_module("pooldoctor.runtime.dbapi")
     except ImportError:
         return
     dbapi.install()
@@ -74,8 +76,10 @@ def uninstrument() -> None:
     GUARD.drain()
     GUARD.deactivate()
     sa.uninstall()
+    import importlib
+
     try:
-        from .runtime import dbapi
+        dbapi = importlib.import_module("pooldoctor.runtime.dbapi")
     except ImportError:
         return
     dbapi.uninstall()

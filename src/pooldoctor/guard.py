@@ -79,6 +79,13 @@ class Guard:
         self.pool_infos: Callable[[], list[dict[str, Any]]] = list
         self.exit_hooks: list[Callable[[], None]] = []
         self._many_levels: dict[Any, int] = {}
+        # Observers (metrics, dashboard): objects with any of the methods
+        #   on_checkout(info, hold), on_checkin(info, hold, held_s), on_wait(info, waited_s),
+        #   on_timeout(info), on_connect(info), on_finding(finding).
+        # Called on the hot path: keep them cheap; failures are counted, never raised.
+        self.observers: list[Any] = []
+        # Called by the watchdog after each tick (e.g. publishing holds for the server watch).
+        self.tick_hooks: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -119,6 +126,16 @@ class Guard:
 
     # ------------------------------------------------------------------ errors
 
+    def observe(self, method: str, *args: Any) -> None:
+        """Call ``method`` on every observer that has it (never raises)."""
+        for o in self.observers:
+            fn = getattr(o, method, None)
+            if fn is not None:
+                try:
+                    fn(*args)
+                except Exception:
+                    self.internal_error(f"observer {method}")
+
     def internal_error(self, where: str) -> None:
         """Count an internal failure and log it once per place; never raise."""
         try:
@@ -147,6 +164,13 @@ class Guard:
                 logger.log(_LEVELS[finding.severity], "%s %s%s", finding.code, finding.message,
                            loc if finding.site and finding.site.short() not in finding.message
                            else "")
+            for o in self.observers:
+                fn = getattr(o, "on_finding", None)
+                if fn is not None:
+                    try:
+                        fn(finding)
+                    except Exception:
+                        self.internal_error("observer on_finding")
             for cb in self.options.on_finding:
                 try:
                     cb(finding)
@@ -267,6 +291,11 @@ class Guard:
                 self.tick()
             except Exception:
                 self.internal_error("watchdog")
+            for hook in self.tick_hooks:
+                try:
+                    hook()
+                except Exception:
+                    self.internal_error("tick hook")
 
     def tick(self) -> None:
         """One pass: collected holds, then thresholds."""

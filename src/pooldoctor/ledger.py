@@ -29,23 +29,23 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
     """
 
     __slots__ = (
-        "id",
-        "kind",
-        "pool",  # PoolInfo for checkouts, a driver label (str) for raw connections
-        "frames",
-        "since",  # time.monotonic()
-        "wall",  # time.time()
-        "thread_id",
-        "thread_name",
-        "task",
-        "pid",
-        "server_id",
-        "reported",  # PD101 already reported for this hold
-        "txn_since",
-        "txn_frames",
-        "txn_reported",
         "ended",
         "extra",  # dict or None: per-kind details (open cursors, ...)
+        "frames",
+        "id",
+        "kind",
+        "pid",
+        "pool",  # PoolInfo for checkouts, a driver label (str) for raw connections
+        "reported",  # PD101 already reported for this hold
+        "server_id",
+        "since",  # time.monotonic()
+        "task",
+        "thread_id",
+        "thread_name",
+        "txn_frames",
+        "txn_reported",
+        "txn_since",
+        "wall",  # time.time()
     )
 
     id: int

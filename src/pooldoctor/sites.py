@@ -49,7 +49,8 @@ def _internal_prefixes() -> tuple[str, ...]:
 
 
 _PREFIXES = _internal_prefixes()
-_USER_INSIDE = (os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo", "scenarios") + os.sep,)
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_USER_INSIDE = (os.path.join(_HERE, "demo", "scenarios") + os.sep,)
 _SITE_DIRS = ("site-packages", "dist-packages")
 _cache: dict[str, bool] = {}
 

@@ -156,6 +156,8 @@ def _do_get(self: Any) -> Any:
         with info.lock:
             info.waiting -= 1
     waited = time.perf_counter() - t0
+    if GUARD.observers:
+        GUARD.observe("on_wait", info, waited)
     if waited >= GUARD.options.wait_threshold:
         _on_wait(self, info, waited)
     return rec
@@ -192,6 +194,8 @@ def _on_timeout(pool: Any, info: PoolInfo, e: Exception, waited: float) -> None:
     try:
         with info.lock:
             info.timeouts += 1
+        if GUARD.observers:
+            GUARD.observe("on_timeout", info)
         holds = _holds_of(info)
         holders = holders_summary(holds)
         head = (f"pool {info.label!r} exhausted: size={pool.size()} "
@@ -246,6 +250,8 @@ def _on_connect(dbapi_connection: Any, record: Any) -> None:
         if info is not None:
             with info.lock:
                 info.connects += 1
+            if GUARD.observers:
+                GUARD.observe("on_connect", info)
     except Exception:
         GUARD.internal_error("pool connect")
 
@@ -255,7 +261,7 @@ def _pool_of_record(record: Any) -> PoolInfo | None:
     if pool is None:
         return None
     info: PoolInfo | None = pool.__dict__.get("_pooldoctor")
-    return info if info is not None else adopt_pool(pool)
+    return info if info is not None else adopt_pool(pool)  # type: ignore[no-any-return]
 
 
 def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
@@ -288,6 +294,8 @@ def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
             n = info.checked_out = info.checked_out + 1
             if n > info.peak_checked_out:
                 info.peak_checked_out = n
+        if g.observers:
+            g.observe("on_checkout", info, h)
         if g.ledger.count_at(h) >= g.options.many_threshold:
             g.check_many(h)
     except exc.DisconnectionError:
@@ -304,12 +312,19 @@ def _on_checkin(dbapi_connection: Any, record: Any) -> None:
         info = h.pool
         with info.lock:
             info.checked_out -= 1
+        if GUARD.observers:
+            GUARD.observe("on_checkin", info, h, time.monotonic() - h.since)
         if h() is None:  # the proxy is gone: SQLAlchemy's garbage-collection path
             GUARD.on_collected(h)
             return
         GUARD.release(h)
     except Exception:
         GUARD.internal_error("pool checkin")
+
+
+def _where(frames: Any) -> str:
+    site = site_of(frames)
+    return site.short() if site else "an unknown site"
 
 
 def _on_forked(record: Any, proxy: Any, info: PoolInfo, rpid: int) -> bool:
@@ -320,7 +335,7 @@ def _on_forked(record: Any, proxy: Any, info: PoolInfo, rpid: int) -> bool:
     g.emit(Finding(
         code="PD106",
         message=(f"connection created in process {rpid} checked out in process {g.pid} after "
-                 f"fork() at {site_of(frames).short() if frames else 'an unknown site'}"
+                 f"fork() at {_where(frames)}"
                  + ("; replaced with a new connection" if repair else "")),
         site=site_of(frames), stack=format_stack(frames), pids=[g.pid],
         details={"pool": info.label, "created_pid": rpid, "repaired": repair}))
@@ -366,8 +381,19 @@ def _on_txn_end(conn: Any) -> None:
         GUARD.internal_error("transaction end")
 
 
-_POOL_EVENTS = (("connect", _on_connect), ("checkout", _on_checkout), ("checkin", _on_checkin))
-_ENGINE_EVENTS = (("begin", _on_begin), ("commit", _on_txn_end), ("rollback", _on_txn_end))
+def _on_do_connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+    try:
+        from .tags import tag_connect_params
+
+        tag_connect_params(getattr(dialect, "driver", ""), cparams)
+    except Exception:
+        GUARD.internal_error("do_connect")
+
+
+_EVENTS = tuple[tuple[str, Callable[..., None]], ...]
+_POOL_EVENTS: _EVENTS = (("connect", _on_connect), ("checkout", _on_checkout), ("checkin", _on_checkin))
+_ENGINE_EVENTS: _EVENTS = (("begin", _on_begin), ("commit", _on_txn_end), ("rollback", _on_txn_end),
+                  ("do_connect", _on_do_connect))
 
 # --------------------------------------------------------------------------- engines
 
