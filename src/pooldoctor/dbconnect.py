@@ -105,7 +105,7 @@ def is_permission_error(e: Any) -> bool:
                                                           "sqlstate", None)
     if sqlstate == "42501":
         return True
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     return bool(args) and args[0] in (1044, 1045, 1142, 1143, 1227)
 
 

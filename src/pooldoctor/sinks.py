@@ -85,20 +85,19 @@ class JsonLinesSink:
 def read_events(path: str) -> Iterator[dict[str, Any]]:
     """Read the events a JSON-lines sink wrote, skipping torn or foreign lines."""
     try:
-        fh = open(path, encoding="utf-8", errors="replace")
+        text = open(path, encoding="utf-8", errors="replace").read()  # noqa: SIM115
     except FileNotFoundError:
         return
-    with fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                yield obj
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            yield obj
 
 
 def findings_from_events(events: list[dict[str, Any]]) -> list[Finding]:

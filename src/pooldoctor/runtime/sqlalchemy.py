@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
@@ -89,7 +89,7 @@ _swapped: dict[type, type] = {}
 
 def adopt_pool(pool: Pool, url: str | None = None, name: str | None = None) -> PoolInfo | None:
     """Start guarding ``pool``; idempotent. StaticPool is not tracked (one shared connection)."""
-    info: PoolInfo | None = pool.__dict__.get("_pooldoctor")
+    info = cast("PoolInfo | None", pool.__dict__.get("_pooldoctor"))
     if info is not None:
         if url and not info.url:
             info.url = url
@@ -99,9 +99,9 @@ def adopt_pool(pool: Pool, url: str | None = None, name: str | None = None) -> P
     if isinstance(pool, StaticPool):
         return None
     with _lock:
-        info = pool.__dict__.get("_pooldoctor")
-        if info is not None:
-            return info
+        existing: PoolInfo | None = pool.__dict__.get("_pooldoctor")
+        if existing is not None:
+            return existing
         info = PoolInfo(pool, url, name)
         pool.__dict__["_pooldoctor"] = info
         _all_infos.append(info)
@@ -179,7 +179,8 @@ def holders_summary(holds: list[Hold], limit: int = 10) -> list[dict[str, Any]]:
         oldest = max(now - h.since for h in hs)
         threads = sorted({h.task or h.thread_name for h in hs})
         where = site.short() if site else "an unknown site"
-        shown = ", ".join(threads[:5]) + (f" (+{len(threads) - 5} more)" if len(threads) > 5 else "")
+        more = f" (+{len(threads) - 5} more)" if len(threads) > 5 else ""
+        shown = ", ".join(threads[:5]) + more
         out.append({
             "site": site.to_dict() if site else None,
             "count": len(hs),
@@ -207,7 +208,7 @@ def _on_timeout(pool: Any, info: PoolInfo, e: Exception, waited: float) -> None:
             lines.append("  (holders unknown)")
         original = e.args[0] if e.args else str(e)
         if isinstance(original, str) and "exhausted:" not in original:
-            e.args = (original + "\n" + "\n".join(lines),) + tuple(e.args[1:])
+            e.args = (original + "\n" + "\n".join(lines), *e.args[1:])
         frames = capture(1, GUARD.options.stack_depth)
         GUARD.emit(Finding(
             code="PD103",
@@ -261,7 +262,7 @@ def _pool_of_record(record: Any) -> PoolInfo | None:
     if pool is None:
         return None
     info: PoolInfo | None = pool.__dict__.get("_pooldoctor")
-    return info if info is not None else adopt_pool(pool)  # type: ignore[no-any-return]
+    return info if info is not None else adopt_pool(pool)
 
 
 def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
@@ -277,9 +278,8 @@ def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
                 return
         d = record.__dict__
         rpid = d.get("_pd_pid")
-        if rpid is not None and rpid != g.pid:
-            if _on_forked(record, proxy, info, rpid):
-                raise exc.DisconnectionError(
+        if rpid is not None and rpid != g.pid and _on_forked(record, proxy, info, rpid):
+            raise exc.DisconnectionError(
                     f"pooldoctor: connection created in process {rpid} is not usable in "
                     f"process {g.pid} after fork(); reconnecting")
         if rpid is None:
@@ -391,7 +391,8 @@ def _on_do_connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, A
 
 
 _EVENTS = tuple[tuple[str, Callable[..., None]], ...]
-_POOL_EVENTS: _EVENTS = (("connect", _on_connect), ("checkout", _on_checkout), ("checkin", _on_checkin))
+_POOL_EVENTS: _EVENTS = (("connect", _on_connect), ("checkout", _on_checkout),
+                         ("checkin", _on_checkin))
 _ENGINE_EVENTS: _EVENTS = (("begin", _on_begin), ("commit", _on_txn_end), ("rollback", _on_txn_end),
                   ("do_connect", _on_do_connect))
 
