@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .findings import Finding, Site, utc_iso
-from .ledger import CHECKOUT, Hold, Ledger
+from .ledger import CHECKOUT, Hold, Ledger, site_id
 from .sinks import EVENTS_ENV, Callback, Collector, JsonLinesSink, logger
 from .sites import DEFAULT_DEPTH, format_stack, site_of
 
@@ -253,12 +253,12 @@ class Guard:
         n = self.ledger.count_at(h)
         if n < self.options.many_threshold:
             return
-        key = h.frames[0] if h.frames else None
+        key = site_id(h.frames)
         level = self._many_levels.get(key, 0)
         if n < max(level * 2, self.options.many_threshold):
             return
         self._many_levels[key] = n
-        same = [x for x in self.ledger.holds() if x.frames[:1] == h.frames[:1] and not x.ended]
+        same = [x for x in self.ledger.holds() if site_id(x.frames) == key and not x.ended]
         oldest = min((x.since for x in same), default=h.since)
         span = max(time.monotonic() - oldest, 1e-3)
         rate = len(same) / span

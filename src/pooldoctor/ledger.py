@@ -8,6 +8,7 @@ weak reference's callback tells us when the object was collected without being r
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 import weakref
@@ -16,6 +17,10 @@ from types import CodeType
 from typing import Any
 
 from .sites import Frames
+
+_monotonic = time.monotonic
+_get_ident = threading.get_ident
+_modules = sys.modules
 
 CHECKOUT = "checkout"  # a connection checked out from a SQLAlchemy pool
 CONNECTION = "connection"  # a raw DB-API connection, open until close()
@@ -28,43 +33,35 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
     set directly (no ``__init__``) because this is on the hot path.
     """
 
-    __slots__ = (
-        "ended",
-        "extra",  # dict or None: per-kind details (open cursors, ...)
-        "frames",
-        "id",
-        "kind",
-        "pid",
-        "pool",  # PoolInfo for checkouts, a driver label (str) for raw connections
-        "reported",  # PD101 already reported for this hold
-        "server_id",
-        "since",  # time.monotonic()
-        "task",
-        "thread_id",
-        "thread_name",
-        "txn_frames",
-        "txn_reported",
-        "txn_since",
-        "wall",  # time.time()
-    )
+    # Rarely-changed fields are class-level defaults (assigned per instance only when they
+    # change, into the lazily created __dict__): fewer stores on the hot path.
+    __slots__ = ("__dict__", "frames", "id", "kind", "pid", "pool", "since", "thread_id")
 
     id: int
     kind: str
-    pool: Any
+    pool: Any  # PoolInfo for checkouts, a driver label (str) for raw connections
     frames: Frames
-    since: float
-    wall: float
+    since: float  # time.monotonic()
     thread_id: int
-    thread_name: str
-    task: str | None
     pid: int
-    server_id: int | None
-    reported: bool
-    txn_since: float | None
-    txn_frames: Frames | None
-    txn_reported: bool
-    ended: bool
-    extra: dict[str, Any] | None
+    task: str | None = None
+    server_id: int | None = None
+    reported: bool = False  # PD101 already reported for this hold
+    txn_since: float | None = None
+    txn_frames: Frames | None = None
+    txn_reported: bool = False
+    ended: bool = False
+    extra: dict[str, Any] | None = None
+
+    @property
+    def wall(self) -> float:
+        """When the hold began, as a Unix time."""
+        return time.time() - (time.monotonic() - self.since)
+
+    @property
+    def thread_name(self) -> str:
+        t = threading._active.get(self.thread_id)  # type: ignore[attr-defined]
+        return t.name if t is not None else f"thread-{self.thread_id}"
 
     def age(self, now: float | None = None) -> float:
         return (time.monotonic() if now is None else now) - self.since
@@ -102,8 +99,6 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
 
 def current_task_name() -> str | None:
     """The running asyncio task's name, if any (cheap when asyncio is not in use)."""
-    import sys
-
     aio = sys.modules.get("asyncio")
     if aio is None:
         return None
@@ -112,6 +107,14 @@ def current_task_name() -> str | None:
     except RuntimeError:
         return None
     return task.get_name() if task is not None else None
+
+
+def site_id(frames: Frames) -> tuple[int, int] | None:
+    """The per-site key: (id of the code object, line). Code objects hash by content (slow)."""
+    if not frames:
+        return None
+    code, line = frames[0]
+    return (id(code), line)
 
 
 class Ledger:
@@ -132,36 +135,39 @@ class Ledger:
 
     def new(self, obj: Any, callback: Callable[[Hold], None], kind: str, pool: Any,
             frames: Frames, pid: int, server_id: int | None = None) -> Hold:
-        """Create a hold on ``obj`` and add it to the ledger; returns the hold."""
+        """Create a hold on ``obj`` and add it to the ledger; returns the hold.
+
+        For checkouts, ``pool`` is a PoolInfo whose counters (checkouts, checked_out,
+        peak_checked_out, hold_s_total) are kept here, under the ledger's one lock.
+        """
         h = Hold(obj, callback)
         h.id = hid = next(self._ids)
         h.kind = kind
         h.pool = pool
         h.frames = frames
-        h.since = time.monotonic()
-        h.wall = time.time()
-        t = threading.current_thread()
-        h.thread_id = t.ident or 0
-        h.thread_name = t.name
-        h.task = current_task_name()
+        h.since = _monotonic()
+        h.thread_id = _get_ident()
         h.pid = pid
-        h.server_id = server_id
-        h.reported = False
-        h.txn_since = None
-        h.txn_frames = None
-        h.txn_reported = False
-        h.ended = False
-        h.extra = None
-        key = frames[0] if frames else None
+        if server_id is not None:
+            h.server_id = server_id
+        aio = _modules.get("asyncio")
+        if aio is not None and aio._get_running_loop() is not None:
+            h.task = current_task_name()
+        key = site_id(frames)
         with self._lock:
             self._holds[hid] = h
             self._per_site[key] = self._per_site.get(key, 0) + 1
+            if kind is CHECKOUT:  # pool counters, under the same lock
+                pool.checkouts += 1
+                n = pool.checked_out = pool.checked_out + 1
+                if n > pool.peak_checked_out:
+                    pool.peak_checked_out = n
         self.last_id = hid
         return h
 
     def remove(self, h: Hold) -> bool:
         """Remove a hold; False when it was already gone."""
-        key = h.frames[0] if h.frames else None
+        key = site_id(h.frames)
         with self._lock:
             if self._holds.pop(h.id, None) is None:
                 return False
@@ -170,11 +176,15 @@ class Ledger:
                 self._per_site.pop(key, None)
             else:
                 self._per_site[key] = n
+            if h.kind is CHECKOUT:
+                pool = h.pool
+                pool.checked_out -= 1
+                pool.hold_s_total += _monotonic() - h.since
         return True
 
     def count_at(self, h: Hold) -> int:
         """How many holds the site of ``h`` has right now."""
-        return self._per_site.get(h.frames[0] if h.frames else None, 0)
+        return self._per_site.get(site_id(h.frames), 0)
 
     def holds(self) -> list[Hold]:
         """A snapshot of the live holds, oldest first."""

@@ -93,10 +93,10 @@ def merge_pools(pools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             continue
         m = merged[key]
         m["processes"] = m.get("processes", 1) + 1
-        for k in ("checkouts", "timeouts", "waits", "connects", "gc_reclaimed"):
+        for k in ("checkouts", "timeouts", "waits", "connects", "gc_reclaimed", "hold_ms_total"):
             if k in p:
                 m[k] = m.get(k, 0) + p[k]
-        for k in ("peak_checked_out", "max_wait_ms"):
+        for k in ("peak_checked_out", "max_wait_ms", "observed_s"):
             if k in p:
                 m[k] = max(m.get(k, 0), p[k])
     return list(merged.values())
@@ -141,7 +141,9 @@ def render_text(report: Report, color: bool | None = None, stacks: bool = True) 
         if f.site is not None:
             lines.append(f"    at {f.site.short()}")
         if stacks:
-            for frame in f.stack[1:6]:
+            from .sites import is_internal_file
+
+            for frame in [s for s in f.stack[1:] if not is_internal_file(s.file)][:5]:
                 lines.append(_paint(f"       {frame.short()}", "dim", color))
         holders = f.details.get("holders")
         if isinstance(holders, list):

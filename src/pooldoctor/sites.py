@@ -96,13 +96,12 @@ def capture(skip: int = 1, depth: int = DEFAULT_DEPTH) -> Frames:
         f: FrameType | None = sys._getframe(skip + 1)
     except ValueError:
         return ()
-    cache = _cache
+    get = _cache.get
     # skip internal frames to the first user frame
     while f is not None:
-        fn = f.f_code.co_filename
-        internal = cache.get(fn)
+        internal = get(f.f_code.co_filename)
         if internal is None:
-            internal = is_internal_file(fn)
+            internal = is_internal_file(f.f_code.co_filename)
         if not internal:
             break
         f = f.f_back
@@ -112,10 +111,13 @@ def capture(skip: int = 1, depth: int = DEFAULT_DEPTH) -> Frames:
             f = f.f_back
         if f is None:
             return ()
-    out: list[tuple[CodeType, int]] = []
-    while f is not None and len(out) < depth:
-        out.append((f.f_code, f.f_lineno))
+    out = []
+    append = out.append
+    for _ in range(depth):
+        append((f.f_code, f.f_lineno))
         f = f.f_back
+        if f is None:
+            break
     return tuple(out)
 
 

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import functools
 import gc
+import inspect
 import os
 import threading
 import time
@@ -26,7 +28,7 @@ from sqlalchemy.pool import Pool, QueuePool, StaticPool
 
 from ..findings import Finding
 from ..guard import GUARD, fmt_s
-from ..ledger import CHECKOUT, Hold
+from ..ledger import CHECKOUT, Hold, site_id
 from ..sites import capture, format_stack, site_of
 from ..urls import mask_url
 from .server_ids import server_id
@@ -50,6 +52,9 @@ class PoolInfo:
         self.checked_out = 0
         self.peak_checked_out = 0
         self.max_wait_ms = 0.0
+        self.wait_s_total = 0.0  # sum of the time blocking checkouts waited
+        self.hold_s_total = 0.0  # sum of completed hold times (advise: Little's law)
+        self.started = time.monotonic()
 
     @property
     def label(self) -> str:
@@ -67,10 +72,14 @@ class PoolInfo:
             d["size"] = pool.size()
             d["max_overflow"] = pool._max_overflow
             d["timeout"] = pool.timeout()
+        if pool is not None:
+            d.update(recycle=pool._recycle, pre_ping=pool._pre_ping)
         d.update(checkouts=self.checkouts, timeouts=self.timeouts, waits=self.waits,
                  connects=self.connects, gc_reclaimed=self.gc_reclaimed,
                  checked_out=self.checked_out, peak_checked_out=self.peak_checked_out,
-                 max_wait_ms=round(self.max_wait_ms, 3))
+                 max_wait_ms=round(self.max_wait_ms, 3),
+                 hold_ms_total=round(self.hold_s_total * 1000, 3),
+                 observed_s=round(time.monotonic() - self.started, 3))
         return d
 
 
@@ -106,6 +115,8 @@ def adopt_pool(pool: Pool, url: str | None = None, name: str | None = None) -> P
         pool.__dict__["_pooldoctor"] = info
         _all_infos.append(info)
         _swap_class(pool)
+        if isinstance(pool, QueuePool):
+            _guard_queue(pool, info)
     return info
 
 
@@ -128,6 +139,11 @@ def _restore_class(pool: Pool) -> None:
     orig = getattr(type(pool), "_pd_original", None)
     if orig is not None:
         pool.__class__ = orig
+    q = getattr(pool, "_pool", None)
+    qorig = getattr(type(q), "_pd_original", None)
+    if q is not None and qorig is not None:
+        q.__class__ = qorig
+        q.__dict__.pop("_pd_info", None)
 
 
 def _recreate(self: Any) -> Pool:
@@ -136,31 +152,83 @@ def _recreate(self: Any) -> Pool:
     if info is not None:
         new.__dict__["_pooldoctor"] = info
         info.pool_ref = weakref.ref(new)
+        if isinstance(new, QueuePool):
+            _guard_queue(new, info)
     return new
 
 
 def _do_get(self: Any) -> Any:
-    orig = self._pd_original._do_get
-    info: PoolInfo | None = self.__dict__.get("_pooldoctor")
+    """QueuePool._do_get, adding the holders to the message of a timeout (PD103)."""
+    try:
+        return self._pd_original._do_get(self)
+    except exc.TimeoutError as e:
+        info: PoolInfo | None = self.__dict__.get("_pooldoctor")
+        if info is not None and GUARD.active:
+            _on_timeout(self, info, e)
+        raise
+
+
+def _queue_get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
+    """The pool queue's get(): time it only when it may block (nothing idle)."""
+    orig = self._pd_original.get
+    if not block or self._pd_has_items():
+        return orig(self, block, timeout)
+    info: PoolInfo | None = self.__dict__.get("_pd_info")
     if info is None or not GUARD.active:
-        return orig(self)
+        return orig(self, block, timeout)
     t0 = time.perf_counter()
     with info.lock:
         info.waiting += 1
     try:
-        rec = orig(self)
-    except exc.TimeoutError as e:
-        _on_timeout(self, info, e, time.perf_counter() - t0)
-        raise
+        return orig(self, block, timeout)
     finally:
+        waited = time.perf_counter() - t0
         with info.lock:
             info.waiting -= 1
-    waited = time.perf_counter() - t0
-    if GUARD.observers:
-        GUARD.observe("on_wait", info, waited)
-    if waited >= GUARD.options.wait_threshold:
-        _on_wait(self, info, waited)
-    return rec
+            info.wait_s_total += waited
+        _after_wait(info, waited)
+
+
+def _has_items_sync(self: Any) -> bool:
+    return bool(self.queue)
+
+
+def _has_items_async(self: Any) -> bool:
+    return not self._queue.empty()
+
+
+_swapped_queues: dict[type, type] = {}
+
+
+def _guard_queue(pool: Any, info: PoolInfo) -> None:
+    """Swap the class of a QueuePool's queue for one that times blocking gets."""
+    q = getattr(pool, "_pool", None)
+    if q is None:
+        return
+    q.__dict__["_pd_info"] = info
+    cls = type(q)
+    if getattr(cls, "_pd_original", None) is not None:
+        return
+    sub = _swapped_queues.get(cls)
+    if sub is None:
+        has_items = _has_items_sync if hasattr(q, "queue") else _has_items_async
+        sub = type(cls.__name__, (cls,), {"_pd_original": cls, "get": _queue_get,
+                                          "_pd_has_items": has_items,
+                                          "__module__": cls.__module__})
+        _swapped_queues[cls] = sub
+    q.__class__ = sub
+
+
+def _after_wait(info: PoolInfo, waited: float) -> None:
+    try:
+        if GUARD.observers:
+            GUARD.observe("on_wait", info, waited)
+        if waited >= GUARD.options.wait_threshold:
+            pool = info.pool()
+            if pool is not None:
+                _on_wait(pool, info, waited)
+    except Exception:
+        GUARD.internal_error("pool wait")
 
 
 def _holds_of(info: PoolInfo) -> list[Hold]:
@@ -172,7 +240,7 @@ def holders_summary(holds: list[Hold], limit: int = 10) -> list[dict[str, Any]]:
     now = time.monotonic()
     groups: dict[Any, list[Hold]] = {}
     for h in holds:
-        groups.setdefault(h.frames[:1], []).append(h)
+        groups.setdefault(site_id(h.frames), []).append(h)
     out: list[dict[str, Any]] = []
     for hs in sorted(groups.values(), key=lambda g: min(h.since for h in g)):
         site = site_of(hs[0].frames)
@@ -191,17 +259,18 @@ def holders_summary(holds: list[Hold], limit: int = 10) -> list[dict[str, Any]]:
     return out[:limit]
 
 
-def _on_timeout(pool: Any, info: PoolInfo, e: Exception, waited: float) -> None:
+def _on_timeout(pool: Any, info: PoolInfo, e: Exception) -> None:
     try:
         with info.lock:
             info.timeouts += 1
+            others_waiting = max(info.waiting - 1, 0)
         if GUARD.observers:
             GUARD.observe("on_timeout", info)
         holds = _holds_of(info)
         holders = holders_summary(holds)
         head = (f"pool {info.label!r} exhausted: size={pool.size()} "
                 f"overflow={pool._max_overflow} checked_out={pool.checkedout()} "
-                f"waiting={max(info.waiting - 1, 0)}")
+                f"waiting={others_waiting}")
         lines = [head + (" ; held by:" if holders else "")]
         lines += [f"  {g['text']}" for g in holders]
         if len(holds) and not holders:
@@ -212,11 +281,11 @@ def _on_timeout(pool: Any, info: PoolInfo, e: Exception, waited: float) -> None:
         frames = capture(1, GUARD.options.stack_depth)
         GUARD.emit(Finding(
             code="PD103",
-            message=f"{head}; checkout timed out after {fmt_s(waited)}",
+            message=f"{head}; checkout timed out after {pool.timeout():.2f} s",
             site=site_of(frames), stack=format_stack(frames), pids=[GUARD.pid],
             details={"pool": info.label, "size": pool.size(), "max_overflow": pool._max_overflow,
-                     "checked_out": pool.checkedout(), "waiting": max(info.waiting - 1, 0),
-                     "waited_s": round(waited, 3), "holders": holders}))
+                     "checked_out": pool.checkedout(), "waiting": others_waiting,
+                     "timeout_s": pool.timeout(), "holders": holders}))
     except Exception:
         GUARD.internal_error("pool timeout")
 
@@ -289,11 +358,6 @@ def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         h = g.ledger.new(proxy, g.on_collected, CHECKOUT, info, frames, g.pid,
                          d.get("_pd_server_id"))
         d["_pd_hold"] = h
-        with info.lock:
-            info.checkouts += 1
-            n = info.checked_out = info.checked_out + 1
-            if n > info.peak_checked_out:
-                info.peak_checked_out = n
         if g.observers:
             g.observe("on_checkout", info, h)
         if g.ledger.count_at(h) >= g.options.many_threshold:
@@ -309,11 +373,8 @@ def _on_checkin(dbapi_connection: Any, record: Any) -> None:
         h: Hold | None = record.__dict__.pop("_pd_hold", None)
         if h is None:
             return
-        info = h.pool
-        with info.lock:
-            info.checked_out -= 1
         if GUARD.observers:
-            GUARD.observe("on_checkin", info, h, time.monotonic() - h.since)
+            GUARD.observe("on_checkin", h.pool, h, time.monotonic() - h.since)
         if h() is None:  # the proxy is gone: SQLAlchemy's garbage-collection path
             GUARD.on_collected(h)
             return
@@ -439,15 +500,49 @@ def _report_proliferation(engine: Engine, key: str, live: list[Engine], frames: 
                  "threshold": GUARD.options.engine_threshold}))
 
 
-def _wrapped_engine_init(self: Engine, *args: Any, **kwargs: Any) -> None:
-    assert _orig_engine_init is not None
-    _orig_engine_init(self, *args, **kwargs)
+def _after_engine_init(self: Engine) -> None:
     if GUARD.active and _global:
         try:
             frames = capture(1, GUARD.options.stack_depth)
         except Exception:
             frames = None
         _on_engine_created(self, frames)
+
+
+class _Name:
+    """A default value that prints as a name (to write a signature as source)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _same_signature(orig: Callable[..., None], after: Callable[[Any], None]) -> Any:
+    """``orig`` then ``after(self)``, as a function with ``orig``'s exact parameters.
+
+    ``create_engine()`` reads ``Engine.__init__``'s parameter names from its code object
+    (``util.get_cls_kwargs``) to sort its keyword arguments; a ``*args, **kwargs`` wrapper
+    makes it reject ``echo=``, ``execution_options=``... with a TypeError.
+    """
+    sig = inspect.signature(orig)
+    ns: dict[str, Any] = {"_orig": orig, "_after": after}
+    params, args = [], []
+    for i, p in enumerate(sig.parameters.values()):
+        if p.default is not p.empty:
+            ns[f"_d{i}"] = p.default
+            p = p.replace(default=_Name(f"_d{i}"))
+        params.append(p.replace(annotation=p.empty))
+        args.append({p.VAR_POSITIONAL: f"*{p.name}", p.VAR_KEYWORD: f"**{p.name}",
+                     p.KEYWORD_ONLY: f"{p.name}={p.name}"}.get(p.kind, p.name))
+    src = (f"def __init__{sig.replace(parameters=params, return_annotation=sig.empty)}:\n"
+           f"    _orig({', '.join(args)})\n"
+           f"    _after({args[0]})\n")
+    exec(compile(src, "<pooldoctor generated __init__>", "exec"), ns)
+    fn = ns["__init__"]
+    functools.update_wrapper(fn, orig)
+    return fn
 
 
 # --------------------------------------------------------------------------- install
@@ -467,7 +562,8 @@ def install_global() -> None:
             event.listen(Engine, name, fn)
         if _orig_engine_init is None:
             _orig_engine_init = Engine.__init__
-            Engine.__init__ = _wrapped_engine_init  # type: ignore[method-assign]
+            Engine.__init__ = _same_signature(  # type: ignore[method-assign]
+                _orig_engine_init, _after_engine_init)
         _global = True
     for obj in gc.get_objects():
         try:

@@ -1,0 +1,87 @@
+"""Overhead of the runtime guard against bare SQLAlchemy, in one run.
+
+Rounds alternate bare / guarded (instrument() with the default configuration, global) so
+that machine noise hits both sides alike; the figure is the ratio of the medians.
+
+    python bench/overhead.py [--cycles 20000] [--rounds 7] [--pg URL | --no-pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+import pooldoctor
+
+
+def per_cycle(fn: Callable[[], None], cycles: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(cycles):
+        fn()
+    return (time.perf_counter() - t0) / cycles
+
+
+def measure(name: str, fn: Callable[[], None], cycles: int, rounds: int) -> tuple[float, float]:
+    for _ in range(max(cycles // 10, 10)):  # warm up both paths
+        fn()
+    bare: list[float] = []
+    guarded: list[float] = []
+    for _ in range(rounds):
+        bare.append(per_cycle(fn, cycles))
+        pooldoctor.instrument(log=False, exit_check=False)
+        guarded.append(per_cycle(fn, cycles))
+        pooldoctor.uninstrument()
+    b, g = statistics.median(bare), statistics.median(guarded)
+    print(f"{name:<44} bare {b * 1e6:8.2f} us   guarded {g * 1e6:8.2f} us   "
+          f"ratio {g / b:5.3f}", flush=True)
+    return b, g
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cycles", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--no-pg", action="store_true")
+    args = ap.parse_args()
+    print(f"python {sys.version.split()[0]}, SQLAlchemy {sa.__version__}, "
+          f"{args.rounds} rounds alternating bare/guarded, median per cycle")
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = sa.create_engine(f"sqlite:///{tmp}/bench.db")
+        pool = engine.pool
+
+        def pool_cycle() -> None:
+            pool.connect().close()
+
+        def engine_cycle() -> None:
+            engine.connect().close()
+
+        def sqlite_select() -> None:
+            with engine.connect() as c:
+                c.exec_driver_sql("SELECT 1")
+
+        measure("sqlite: pool.connect()/close()", pool_cycle, args.cycles, args.rounds)
+        measure("sqlite: engine.connect()/close()", engine_cycle, args.cycles, args.rounds)
+        measure("sqlite: connect + SELECT 1 + close", sqlite_select, args.cycles, args.rounds)
+        engine.dispose()
+    if not args.no_pg:
+        pg = sa.create_engine(args.pg)
+
+        def pg_select() -> None:
+            with pg.connect() as c:
+                c.exec_driver_sql("SELECT 1")
+
+        measure("postgresql: connect + SELECT 1 + close", pg_select, max(args.cycles // 10, 500),
+                args.rounds)
+        pg.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""A connection dropped without close(): the garbage collector returns it, silently."""
+
+import gc
+
+import sqlalchemy as sa
+
+TITLE = "a connection reclaimed by the garbage collector"
+EXPECT = ["PD102"]
+OPTIONS = {}
+
+
+def count_users(engine):
+    conn = engine.connect()  # never closed: SQLAlchemy says nothing when it is collected
+    return conn.exec_driver_sql("SELECT 1").scalar()
+
+
+def main(workdir: str) -> None:
+    engine = sa.create_engine(f"sqlite:///{workdir}/demo.db")
+    count_users(engine)
+    gc.collect()

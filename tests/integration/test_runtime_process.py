@@ -1,0 +1,333 @@
+"""The guard across processes and entry points: run, exit, fork, plugin, asyncio, failures."""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
+
+import pooldoctor
+from pooldoctor.guard import GUARD
+from pooldoctor.runtime import sqlalchemy as guard_sa
+
+from .test_runtime_guard import QUIET, findings, here, wait_for
+
+
+def pooldoctor_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pooldoctor.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, check=False, timeout=120)
+
+
+def script(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "prog.py"
+    p.write_text(textwrap.dedent(body))
+    return p
+
+
+def line_of(path: Path, marker: str) -> int:
+    for n, text in enumerate(path.read_text().splitlines(), 1):
+        if marker in text:
+            return n
+    raise AssertionError(marker)
+
+
+def test_run_reports_exit_leak_and_passes_exit_code(tmp_path: Path, any_url: str) -> None:
+    prog = script(tmp_path, f"""
+        import sqlalchemy as sa, sys
+        engine = sa.create_engine({any_url!r})
+        kept = engine.connect()  # LEAK
+        with engine.connect() as ok:
+            ok.exec_driver_sql("SELECT 1")
+        sys.exit(3)
+    """)
+    report = tmp_path / "r.json"
+    out = pooldoctor_cli("run", "-q", "--report", str(report), "--", str(prog), cwd=tmp_path)
+    assert out.returncode == 3, out.stderr
+    data = json.loads(report.read_text())
+    assert data["schema"] == "pooldoctor.report/1"
+    [f] = data["findings"]
+    assert f["code"] == "PD105"
+    assert f["site"]["file"] == str(prog) and f["site"]["line"] == line_of(prog, "# LEAK")
+    assert data["pools"][0]["checkouts"] == 2
+    assert "PD105 error" in out.stderr and "prog.py:" in out.stderr
+    assert "hint:" in out.stderr
+
+
+def test_run_clean_program_and_fail_on_findings(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    clean = script(tmp_path, f"""
+        import sqlalchemy as sa
+        engine = sa.create_engine({url!r})
+        with engine.connect() as c:
+            c.exec_driver_sql("SELECT 1")
+    """)
+    out = pooldoctor_cli("run", "--fail-on-findings", "--", str(clean))
+    assert out.returncode == 0, out.stderr
+    assert "pooldoctor: no findings" in out.stderr
+    leaky = tmp_path / "leaky.py"
+    leaky.write_text(clean.read_text() + "kept = engine.connect()\n")
+    out = pooldoctor_cli("run", "-q", "--fail-on-findings", "--format", "json", "--",
+                         str(leaky))
+    assert out.returncode == 99
+    assert json.loads(out.stderr)["findings"][0]["code"] == "PD105"
+
+
+def test_run_collects_findings_from_forked_children_that_os_exit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    prog = script(tmp_path, f"""
+        import os, time, sqlalchemy as sa
+        engine = sa.create_engine({url!r})
+        with engine.connect() as c:
+            c.exec_driver_sql("SELECT 1")
+        pids = []
+        for _ in range(2):
+            pid = os.fork()
+            if pid == 0:
+                conn = engine.connect()  # CHILD
+                time.sleep(0.3)
+                os._exit(0)
+            pids.append(pid)
+        for pid in pids:
+            os.waitpid(pid, 0)
+    """)
+    report = tmp_path / "r.json"
+    out = pooldoctor_cli("run", "-q", "--leak-threshold", "0.1", "--report", str(report), "--",
+                         str(prog))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(report.read_text())
+    by_code = {f["code"]: f for f in data["findings"]}
+    line = line_of(prog, "# CHILD")
+    assert by_code["PD106"]["site"]["line"] == line
+    assert by_code["PD101"]["site"]["line"] == line
+    assert len(by_code["PD101"]["pids"]) == 2
+    assert "PD105" not in by_code  # children ended with os._exit: no exit check there
+
+
+def test_fork_safety_repair_gives_the_child_its_own_connection(tmp_path: Path, pg_url: str) -> None:
+    prog = script(tmp_path, f"""
+        import os, sqlalchemy as sa
+        engine = sa.create_engine({pg_url!r})
+        with engine.connect() as c:
+            parent = c.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            with engine.connect() as c:
+                child = c.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            os.write(w, str(child).encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        child = int(os.read(r, 64))
+        with engine.connect() as c:
+            again = c.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        print(parent, child, again)
+    """)
+    out = subprocess.run([sys.executable, "-m", "pooldoctor.cli", "run", "-q",
+                          "--fork-safety", "repair", "--format", "json", "--", str(prog)],
+                         capture_output=True, text=True, check=False, timeout=60)
+    assert out.returncode == 0, out.stderr
+    parent, child, again = map(int, out.stdout.split())
+    assert child != parent, "the child got a connection of its own"
+    assert again == parent, "the parent's connection was not closed by the child"
+    report = json.loads(out.stderr)
+    assert [f["code"] for f in report["findings"]] == ["PD106"]
+    assert report["findings"][0]["details"]["repaired"] is True
+
+
+def test_instrument_one_engine_leaves_others_alone(tmp_path: Path, guard: object) -> None:
+    a = sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    b = sa.create_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    pooldoctor.instrument(a, **QUIET)
+    ca, cb = a.connect(), b.connect()
+    [hold] = pooldoctor.holds()
+    assert hold["pool"].endswith("a.db")
+    ca.close()
+    cb.close()
+    # engines created later are not guarded either
+    c = sa.create_engine(f"sqlite:///{tmp_path / 'c.db'}").connect()
+    assert pooldoctor.holds() == []
+    c.close()
+
+
+def test_global_instrument_reaches_existing_and_future_engines(tmp_path: Path,
+                                                               guard: object) -> None:
+    before = sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    pooldoctor.instrument(**QUIET)
+    after = sa.create_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    c1, c2 = before.connect(), after.connect()
+    assert len(pooldoctor.holds()) == 2
+    c1.close()
+    c2.close()
+
+
+def test_uninstrument_restores_everything(tmp_path: Path, guard: object) -> None:
+    init = Engine.__init__
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    pool_class = type(engine.pool)
+    pooldoctor.instrument(**QUIET)
+    with engine.connect():
+        pass
+    assert type(engine.pool) is not pool_class
+    pooldoctor.uninstrument()
+    assert Engine.__init__ is init
+    assert type(engine.pool) is pool_class
+    assert not sa.event.contains(Pool, "checkout", guard_sa._on_checkout)
+    with engine.connect():
+        assert pooldoctor.holds() == []
+    assert not GUARD.active
+
+
+def test_plugin_from_url_and_from_plugins_argument(tmp_path: Path, guard: object) -> None:
+    e1 = sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}?plugin=pooldoctor"
+                          "&pooldoctor_name=orders&pooldoctor_leak_threshold=0.05")
+    assert "pooldoctor" not in str(e1.url)
+    c = e1.connect()
+    [hold] = pooldoctor.holds()
+    assert hold["pool"] == "orders"
+    [f] = wait_for(lambda: findings("PD101"))
+    assert "threshold 0.05 s" in f.message
+    c.close()
+    e2 = sa.create_engine(f"sqlite:///{tmp_path / 'b.db'}", plugins=["pooldoctor"])
+    with e2.connect():
+        assert len(pooldoctor.holds()) == 1
+
+
+def test_pd104_engine_per_call(tmp_path: Path, guard: object) -> None:
+    pooldoctor.instrument(engine_threshold=3, **QUIET)
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    kept = []
+
+    def get_engine() -> Engine:
+        return sa.create_engine(url)
+
+    line = here() - 2
+    for _ in range(4):
+        kept.append(get_engine())
+    [f] = findings("PD104")
+    assert f.site is not None and (f.site.line, f.site.function) == (line, "get_engine")
+    assert f.count == 2  # reported at the 3rd and the 4th engine
+    assert f.details["engines"] == 4
+
+
+def test_pd104_not_reported_for_one_engine_per_url(tmp_path: Path, guard: object) -> None:
+    pooldoctor.instrument(engine_threshold=2, **QUIET)
+    engines = [sa.create_engine(f"sqlite:///{tmp_path / f'{n}.db'}") for n in range(5)]
+    assert findings("PD104") == []
+    assert len(engines) == 5
+
+
+def test_pd109_wait_and_no_wait(tmp_path: Path, guard: object) -> None:
+    import threading
+
+    pooldoctor.instrument(wait_threshold=0.05, **QUIET)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}", pool_size=1, max_overflow=0,
+                              pool_timeout=5)
+    with engine.connect():
+        pass
+    assert findings("PD109") == []  # a free connection: no wait
+    first = engine.connect()
+    release = threading.Timer(0.2, first.close)
+    release.start()
+    with engine.connect():  # waits ~0.2 s for the first to come back
+        pass
+    release.join()
+    [f] = findings("PD109")
+    assert f.details["waited_ms"] >= 50
+    assert pooldoctor.report().pools[-1]["waits"] == 1
+
+
+def test_pd108_one_site_holds_many_checkouts(tmp_path: Path, guard: object) -> None:
+    pooldoctor.instrument(many_threshold=5, **QUIET)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}", pool_size=10)
+    held = []
+
+    def open_case() -> None:
+        held.append(engine.connect())
+
+    line = here() - 2
+    for _ in range(4):
+        open_case()
+    other = engine.connect()  # another site does not count
+    assert findings("PD108") == []
+    open_case()
+    [f] = findings("PD108")
+    assert f.site is not None and (f.site.line, f.site.function) == (line, "open_case")
+    assert f.details["held"] == 5
+    assert "holds 5 connections checked out at once" in f.message
+    for c in [*held, other]:
+        c.close()
+
+
+def test_failing_hook_never_breaks_checkout_or_checkin(tmp_path: Path, guard: object,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    pooldoctor.instrument(**QUIET)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}", pool_size=1, max_overflow=0,
+                              pool_timeout=0.5)
+    errors_before = GUARD.internal_errors
+
+    def boom(*a: object, **k: object) -> None:
+        raise RuntimeError("internal failure")
+
+    monkeypatch.setattr(GUARD.ledger, "new", boom)
+    with engine.connect() as c:
+        assert c.exec_driver_sql("SELECT 1").scalar() == 1
+    monkeypatch.undo()
+    monkeypatch.setattr(GUARD, "release", boom)
+    for _ in range(3):  # with one slot, a lost slot would time out here
+        with engine.connect() as c:
+            c.exec_driver_sql("SELECT 1")
+    monkeypatch.undo()
+    assert GUARD.internal_errors >= errors_before + 4
+    with engine.connect() as c:
+        assert c.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+def test_static_pool_is_not_tracked(guard: object) -> None:
+    pooldoctor.instrument(**QUIET)
+    engine = sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool)
+    a, b = engine.connect(), engine.connect()
+    assert pooldoctor.holds() == []
+    a.close()
+    b.close()
+    gc.collect()
+    GUARD.tick()
+    assert pooldoctor.report().findings == []
+
+
+def test_asyncio_gc_site_is_the_users_coroutine(tmp_path: Path, guard: object) -> None:
+    import asyncio
+    import warnings
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    pooldoctor.instrument(**QUIET)
+
+    async def leak(engine: object) -> int:
+        conn = await engine.connect()  # type: ignore[attr-defined]
+        await conn.exec_driver_sql("SELECT 1")
+        return here() - 2
+
+    async def main() -> int:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+        line = await leak(engine)
+        [hold] = pooldoctor.holds()
+        assert hold["site"]["line"] == line and hold["site"]["function"] == "leak"
+        assert hold.get("task")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gc.collect()
+        await engine.dispose()
+        return line
+
+    line = asyncio.run(main())
+    GUARD.drain()
+    [f] = findings("PD102")
+    assert f.site is not None and f.site.line == line
