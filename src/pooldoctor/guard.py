@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .findings import Finding, Site, utc_iso
-from .ledger import CHECKOUT, Hold, Ledger, site_id
+from .ledger import CHECKOUT, Hold, Ledger
 from .sinks import EVENTS_ENV, Callback, Collector, JsonLinesSink, logger
 from .sites import DEFAULT_DEPTH, format_stack, site_of
 
@@ -92,6 +92,8 @@ class Guard:
     def configure(self, options: Options) -> None:
         options.validate()
         self.options = options
+        self.ledger.many_threshold = options.many_threshold
+        self.ledger.on_many = self.check_many
         path = options.events_path or os.environ.get(EVENTS_ENV)
         if path and (self._events is None or self._events.path != path):
             self._events = JsonLinesSink(path)
@@ -203,7 +205,6 @@ class Guard:
 
     def release(self, h: Hold) -> None:
         """A hold ended normally (checkin or close)."""
-        h.ended = True
         if not self.ledger.remove(h):
             return
         if h.reported:
@@ -253,19 +254,21 @@ class Guard:
         n = self.ledger.count_at(h)
         if n < self.options.many_threshold:
             return
-        key = site_id(h.frames)
+        key = h.key
         level = self._many_levels.get(key, 0)
         if n < max(level * 2, self.options.many_threshold):
             return
         self._many_levels[key] = n
-        same = [x for x in self.ledger.holds() if site_id(x.frames) == key and not x.ended]
+        same = [x for x in self.ledger.holds() if x.key == key and not x.ended]
         oldest = min((x.since for x in same), default=h.since)
         span = max(time.monotonic() - oldest, 1e-3)
         rate = len(same) / span
         noun = "connections checked out" if h.kind == CHECKOUT else "connections open"
+        growth = (f"growing {rate:.1f}/s over {fmt_s(span)}" if span >= 1.0
+                  else f"all taken within {span * 1000:.0f} ms")
         self.emit(self.finding_for(
             "PD108", h,
-            f"{_short(h)} holds {n} {noun} at once, growing {rate:.1f}/s over {fmt_s(span)} "
+            f"{_short(h)} holds {n} {noun} at once, {growth} "
             f"(threshold {self.options.many_threshold})",
             held=n, per_second=round(rate, 2), over_s=round(span, 3),
             threshold=self.options.many_threshold))

@@ -35,12 +35,13 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
 
     # Rarely-changed fields are class-level defaults (assigned per instance only when they
     # change, into the lazily created __dict__): fewer stores on the hot path.
-    __slots__ = ("__dict__", "frames", "id", "kind", "pid", "pool", "since", "thread_id")
+    __slots__ = ("__dict__", "frames", "id", "key", "kind", "pid", "pool", "since", "thread_id")
 
     id: int
     kind: str
     pool: Any  # PoolInfo for checkouts, a driver label (str) for raw connections
     frames: Frames
+    key: tuple[int, int] | None  # the site's identity, see site_id()
     since: float  # time.monotonic()
     thread_id: int
     pid: int
@@ -110,11 +111,14 @@ def current_task_name() -> str | None:
 
 
 def site_id(frames: Frames) -> tuple[int, int] | None:
-    """The per-site key: (id of the code object, line). Code objects hash by content (slow)."""
+    """The per-site key: (id of the code object, instruction offset).
+
+    Code objects hash by content (slow), so the key uses their identity.
+    """
     if not frames:
         return None
-    code, line = frames[0]
-    return (id(code), line)
+    code, lasti = frames[0]
+    return (id(code), lasti)
 
 
 class Ledger:
@@ -126,6 +130,9 @@ class Ledger:
         self._lock = threading.Lock()
         self._per_site: dict[Any, int] = {}
         self.last_id = 0
+        # PD108: called (outside the lock) when a site reaches many_threshold holds
+        self.many_threshold = 10
+        self.on_many: Callable[[Hold], None] | None = None
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's holds are not ours; start afresh."""
@@ -145,6 +152,7 @@ class Ledger:
         h.kind = kind
         h.pool = pool
         h.frames = frames
+        h.key = key = site_id(frames)
         h.since = _monotonic()
         h.thread_id = _get_ident()
         h.pid = pid
@@ -153,21 +161,22 @@ class Ledger:
         aio = _modules.get("asyncio")
         if aio is not None and aio._get_running_loop() is not None:
             h.task = current_task_name()
-        key = site_id(frames)
         with self._lock:
             self._holds[hid] = h
-            self._per_site[key] = self._per_site.get(key, 0) + 1
+            at_site = self._per_site[key] = self._per_site.get(key, 0) + 1
             if kind is CHECKOUT:  # pool counters, under the same lock
                 pool.checkouts += 1
                 n = pool.checked_out = pool.checked_out + 1
                 if n > pool.peak_checked_out:
                     pool.peak_checked_out = n
         self.last_id = hid
+        if at_site >= self.many_threshold and self.on_many is not None:
+            self.on_many(h)
         return h
 
     def remove(self, h: Hold) -> bool:
         """Remove a hold; False when it was already gone."""
-        key = site_id(h.frames)
+        key = h.key
         with self._lock:
             if self._holds.pop(h.id, None) is None:
                 return False
@@ -184,7 +193,7 @@ class Ledger:
 
     def count_at(self, h: Hold) -> int:
         """How many holds the site of ``h`` has right now."""
-        return self._per_site.get(site_id(h.frames), 0)
+        return self._per_site.get(h.key, 0)
 
     def holds(self) -> list[Hold]:
         """A snapshot of the live holds, oldest first."""

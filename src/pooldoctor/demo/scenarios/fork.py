@@ -6,10 +6,10 @@ import sqlalchemy as sa
 
 TITLE = "a pooled connection used across fork()"
 EXPECT = ["PD106"]
-OPTIONS = {}
+OPTIONS: dict[str, object] = {}
 
 
-def worker(engine):
+def worker(engine: sa.Engine) -> None:
     with engine.connect() as conn:  # the parent's connection, shared by two processes
         conn.exec_driver_sql("SELECT 1")
 

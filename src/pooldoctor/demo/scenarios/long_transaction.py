@@ -9,11 +9,11 @@ EXPECT = ["PD107"]
 OPTIONS = {"transaction_threshold": 0.2, "leak_threshold": 30}
 
 
-def call_payment_service():
+def call_payment_service() -> None:
     time.sleep(0.5)  # stands for an HTTP call
 
 
-def pay(engine):
+def pay(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO payments (amount) VALUES (10)")
         call_payment_service()  # the transaction (and its locks) stay open meanwhile

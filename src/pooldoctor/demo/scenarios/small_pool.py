@@ -10,7 +10,7 @@ EXPECT = ["PD103", "PD109"]
 OPTIONS = {"wait_threshold": 0.05, "leak_threshold": 30}
 
 
-def report_job(engine, n):
+def report_job(engine: sa.Engine, n: int) -> None:
     with engine.connect() as conn:
         conn.exec_driver_sql("SELECT 1")
         time.sleep(0.4)  # slow work while holding the connection
