@@ -89,10 +89,10 @@ def merge_pools(pools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         key = (p.get("url"), p.get("pool_class"), p.get("name"))
         if key not in merged:
             merged[key] = dict(p)
-            merged[key]["processes"] = 1
+            merged[key]["processes"] = p.get("processes", 1)  # already merged: keep its count
             continue
         m = merged[key]
-        m["processes"] = m.get("processes", 1) + 1
+        m["processes"] = m.get("processes", 1) + p.get("processes", 1)
         for k in ("checkouts", "timeouts", "waits", "connects", "gc_reclaimed", "hold_ms_total"):
             if k in p:
                 m[k] = m.get(k, 0) + p[k]
