@@ -55,14 +55,14 @@ def instrument(
         sa.install_global()
         if drivers:
             _install_drivers()
-        try:  # publish holds for the server watch's attribution (runtime/publish.py)
-            from .runtime import publish
-
-            publish.install(GUARD)
-        except Exception:
-            GUARD.internal_error("publish install")
     else:
         sa.install_engine(engine, name=name)
+    try:  # publish holds for the server watch's attribution (runtime/publish.py)
+        from .runtime import publish
+
+        publish.install(GUARD)
+    except Exception:
+        GUARD.internal_error("publish install")
 
 
 def _install_drivers() -> None:

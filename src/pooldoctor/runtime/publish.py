@@ -1,0 +1,157 @@
+"""The guarded process's side of attribution: publish the live holds for the server watch.
+
+Each guarded process writes its holds (server connection id, site, stack, since, thread) to
+``<runtime dir>/<pid>.json``, atomically, from the watchdog's tick and only when the set of
+holds changed; the file is removed at exit. ``pooldoctor snapshot`` reads these files to show,
+for a server connection, the site that holds it. The runtime directory is per user and
+private (0700): ``$POOLDOCTOR_RUNTIME_DIR``, else ``$XDG_RUNTIME_DIR/pooldoctor``, else
+``/tmp/pooldoctor-<uid>``. ``POOLDOCTOR_NO_PUBLISH=1`` turns publishing off.
+
+Nothing here may raise into the user's program: the guard counts and logs failures.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import socket
+import stat
+import sys
+import tempfile
+import time
+from typing import Any
+
+from ..urls import parse_url
+from .tags import process_tag
+
+SCHEMA = "pooldoctor.holds/1"
+DIR_ENV = "POOLDOCTOR_RUNTIME_DIR"
+OFF_ENV = "POOLDOCTOR_NO_PUBLISH"
+HEARTBEAT_S = 60.0  # rewrite at least this often, so readers can tell a live file
+MIN_INTERVAL_S = 0.5  # never write more often than this, however fast the watchdog ticks
+
+
+def runtime_dir(create: bool = True) -> str:
+    """The per-user directory of published holds (created 0700 and checked when asked)."""
+    path = os.environ.get(DIR_ENV)
+    if not path:
+        xdg = os.environ.get("XDG_RUNTIME_DIR")
+        if xdg and os.path.isdir(xdg):
+            path = os.path.join(xdg, "pooldoctor")
+        else:
+            path = os.path.join(tempfile.gettempdir(), f"pooldoctor-{os.getuid()}")
+    if create:
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            raise PermissionError(f"runtime directory {path} is not a directory owned by uid "
+                                  f"{os.getuid()}")
+        if st.st_mode & 0o077:
+            os.chmod(path, 0o700)
+    return path
+
+
+def server_of(url: Any) -> str | None:
+    """``host:port`` of a pool's (masked) URL, for cross-checks by the reader."""
+    if not isinstance(url, str) or "://" not in url:
+        return None
+    try:
+        u = parse_url(url)
+    except Exception:
+        return None
+    if not u.host:
+        return None
+    return f"{u.host}:{u.port}" if u.port else u.host
+
+
+class Publisher:
+    """Writes this process's holds when they change; one per process (see :func:`install`)."""
+
+    def __init__(self, guard: Any, directory: str | None = None) -> None:
+        self.guard = guard
+        self.directory = directory
+        self._last: tuple[Any, ...] | None = None
+        self._written_at = 0.0
+        self._pid = 0
+        self.writes = 0
+
+    def path(self) -> str:
+        return os.path.join(self.directory or runtime_dir(), f"{os.getpid()}.json")
+
+    def tick(self) -> None:
+        """Called by the watchdog: write the file if the holds changed (or for a heartbeat)."""
+        now = time.monotonic()
+        pid = os.getpid()
+        if pid == self._pid and now - self._written_at < MIN_INTERVAL_S:
+            return
+        holds = [h for h in self.guard.ledger.holds() if not h.ended]
+        sig = tuple((h.id, h.server_id, h.txn_since is None) for h in holds)
+        if sig == self._last and pid == self._pid and now - self._written_at < HEARTBEAT_S:
+            return
+        self.write(holds)
+        self._last, self._pid, self._written_at = sig, pid, now
+
+    def write(self, holds: list[Any]) -> None:
+        doc = {
+            "schema": SCHEMA,
+            "pid": os.getpid(),
+            "hostname": socket.gethostname(),
+            "tag": process_tag(),
+            "program": os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python",
+            "updated": time.time(),
+            "holds": [_hold(h) for h in holds],
+        }
+        path = self.path()
+        tmp = f"{path}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, default=str)
+        os.replace(tmp, path)
+        self.writes += 1
+
+    def remove(self) -> None:
+        """Remove this process's file (at exit); never raises."""
+        try:
+            if self._pid == os.getpid():
+                os.unlink(self.path())
+        except OSError:
+            pass
+
+
+def _hold(h: Any) -> dict[str, Any]:
+    d = h.describe()
+    wall_now = time.time()
+    out: dict[str, Any] = {
+        "server_id": d.get("server_id"),
+        "kind": d.get("kind"),
+        "pool": d.get("pool"),
+        "server": server_of(getattr(h.pool, "url", None)),
+        "site": d.get("site"),
+        "stack": d.get("stack"),
+        "since": d.get("since"),
+        "thread": d.get("thread"),
+        "task": d.get("task"),
+    }
+    if d.get("transaction_age_s") is not None:
+        out["txn_since"] = wall_now - d["transaction_age_s"]
+    return out
+
+
+_publisher: Publisher | None = None
+
+
+def install(guard: Any) -> Publisher | None:
+    """Publish ``guard``'s holds from its watchdog tick; idempotent; None when turned off."""
+    global _publisher
+    if os.environ.get(OFF_ENV):
+        return None
+    if _publisher is None:
+        _publisher = Publisher(guard)
+        atexit.register(_publisher.remove)
+    if _publisher.tick not in guard.tick_hooks:
+        guard.tick_hooks.append(_publisher.tick)
+    return _publisher

@@ -1,0 +1,108 @@
+"""Probes: a connection to one server that takes snapshots and terminates connections."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..dbconnect import ServerConnection, ServerError, connect, describe_db_error
+from ..urls import BadURL, mask_text, parse_url
+from .model import ServerConn, Snapshot
+
+
+class Probe:
+    """Base class: owns the watcher's connection; subclasses know one server family."""
+
+    backend = ""
+
+    def __init__(self, server: ServerConnection) -> None:
+        self.server = server
+        self.url = server.url
+        self.version = ""
+        self.notes: list[str] = []
+        self.own_id: int | None = None  # the server's id for the watcher's own connection
+        self.setup()
+
+    # --- to implement ---------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Learn once what this server and this login can see."""
+
+    def take(self, snap: Snapshot) -> None:
+        """Fill ``snap`` (connections, limits, counters)."""
+        raise NotImplementedError
+
+    def terminate(self, conn: ServerConn) -> str | None:
+        """End ``conn`` on the server; None when done, else why not."""
+        raise NotImplementedError
+
+    # --- shared -----------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        snap = Snapshot(backend=self.backend, url=self.url, server_version=self.version,
+                        notes=list(self.notes))
+        t0 = time.perf_counter()
+        self.take(snap)
+        snap.query_ms = (time.perf_counter() - t0) * 1000
+        return snap
+
+    def run(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Execute one query, counting it; driver errors become ServerError (masked)."""
+        import sqlalchemy as sa
+
+        try:
+            if params is None:
+                result = self.server.conn.exec_driver_sql(sql)
+            else:
+                result = self.server.conn.execute(sa.text(sql), params)
+            return list(result.fetchall()) if result.returns_rows else []
+        except sa.exc.DBAPIError as e:
+            raise ProbeQueryError(e, f"query on {self.url} failed: "
+                                     f"{describe_db_error(e)}") from None
+        except sa.exc.SQLAlchemyError as e:  # e.g. the connection was invalidated
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ProbeQueryError(e, f"query on {self.url} failed: {mask_text(first)}") from None
+
+    def close(self) -> None:
+        try:
+            self.server.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> Probe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ProbeQueryError(ServerError):
+    """A probe query failed; ``error`` is the driver error (for privilege checks)."""
+
+    def __init__(self, error: Any, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+def open_probe(url: str, *, timeout: float = 5.0) -> Probe:
+    """Connect to ``url`` and return the probe for its server family.
+
+    Raises :class:`BadURL` (not a PostgreSQL/MySQL url) or :class:`ServerError`.
+    """
+    u = parse_url(url)
+    backend = u.get_backend_name()
+    if backend not in ("postgresql", "mysql", "mariadb"):
+        raise BadURL(f"the server watch needs a postgresql or mysql/mariadb url, "
+                     f"got {backend!r}")
+    server = connect(url, timeout=timeout)
+    try:
+        if server.backend == "postgresql":
+            from .postgres import PostgresProbe
+
+            return PostgresProbe(server)
+        from .mysql import MySQLProbe
+
+        return MySQLProbe(server)
+    except BaseException:
+        server.close()
+        raise
