@@ -21,13 +21,16 @@ __all__ = [
     "__version__",
     "holds",
     "instrument",
+    "pop_stats",
     "report",
+    "stats",
     "uninstrument",
 ]
 
 if TYPE_CHECKING:
     from .api import holds, instrument, report, uninstrument
     from .findings import Finding, Site
+    from .metrics import pop_stats, stats
     from .reports import Report
 
 _LAZY = {
@@ -38,6 +41,8 @@ _LAZY = {
     "Finding": "findings",
     "Site": "findings",
     "Report": "reports",
+    "stats": "metrics",
+    "pop_stats": "metrics",
 }
 
 

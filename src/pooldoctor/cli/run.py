@@ -40,10 +40,14 @@ FINDINGS_EXIT = 99
 @click.option("--audit-log", type=click.Path(dir_okay=False),
               help="Write a redacted SQL audit log (JSON lines) to this file.")
 @click.option("--audit-params", is_flag=True, help="Also log bound parameters (off by default).")
+@click.option("--audit-sample", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Fraction of statements written to the audit log (failed ones always are).")
+@click.option("--audit-slow-ms", type=click.FloatRange(min=0),
+              help="Write statements slower than this (with failed ones), beside the sample.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run(command: tuple[str, ...], report_path: str | None, fmt: str, fail_on_findings: bool,
         quiet: bool, metrics_port: int | None, audit_log: str | None, audit_params: bool,
-        **thresholds: Any) -> None:
+        audit_sample: float, audit_slow_ms: float | None, **thresholds: Any) -> None:
     """Run CMD (a script, `python -m ...`, gunicorn, pytest...) under the guard.
 
     The program's exit code is passed through; a summary of the findings goes to stderr.
@@ -59,6 +63,9 @@ def run(command: tuple[str, ...], report_path: str | None, fmt: str, fail_on_fin
         extra["POOLDOCTOR_AUDIT_LOG"] = audit_log
         if audit_params:
             extra["POOLDOCTOR_AUDIT_PARAMS"] = "1"
+        extra["POOLDOCTOR_AUDIT_SAMPLE"] = repr(audit_sample)
+        if audit_slow_ms is not None:
+            extra["POOLDOCTOR_AUDIT_SLOW_MS"] = repr(audit_slow_ms)
     try:
         result, _ = run_guarded(list(command), options, extra)
     except (ValueError, FileNotFoundError) as e:

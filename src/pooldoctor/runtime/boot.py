@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -35,6 +36,12 @@ def _extras() -> None:
             from ..metrics import prometheus
 
             prometheus.serve(int(port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE and prometheus.multiprocess_dir():
+                # another process of this run serves the sum of all; just record
+                prometheus._ensure_mirror()
+            else:
+                sys.stderr.write(f"pooldoctor: metrics not served on port {port}: {e}\n")
         except Exception as e:
             sys.stderr.write(f"pooldoctor: metrics not served on port {port}: {e}\n")
     path = os.environ.get("POOLDOCTOR_AUDIT_LOG")

@@ -28,7 +28,7 @@ from sqlalchemy.pool import Pool, QueuePool, StaticPool
 
 from ..findings import Finding
 from ..guard import GUARD, fmt_s
-from ..ledger import CHECKOUT, Hold, site_id
+from ..ledger import CHECKOUT, Hold
 from ..sites import capture, format_stack, site_of
 from ..urls import mask_url
 from .server_ids import server_id
@@ -129,7 +129,7 @@ def _swap_class(pool: Pool) -> None:
         ns: dict[str, Any] = {"_pd_original": cls, "__module__": cls.__module__,
                               "recreate": _recreate, "__qualname__": cls.__qualname__}
         if issubclass(cls, QueuePool):
-            ns["_do_get"] = _do_get
+            ns["_do_get"] = _make_do_get(cls._do_get)
         sub = type(cls.__name__, (cls,), ns)
         _swapped[cls] = sub
     pool.__class__ = sub
@@ -157,44 +157,48 @@ def _recreate(self: Any) -> Pool:
     return new
 
 
-def _do_get(self: Any) -> Any:
-    """QueuePool._do_get, adding the holders to the message of a timeout (PD103)."""
-    try:
-        return self._pd_original._do_get(self)
-    except exc.TimeoutError as e:
-        info: PoolInfo | None = self.__dict__.get("_pooldoctor")
-        if info is not None and GUARD.active:
-            _on_timeout(self, info, e)
-        raise
+def _make_do_get(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def _do_get(self: Any) -> Any:
+        """QueuePool._do_get, adding the holders to the message of a timeout (PD103)."""
+        try:
+            return orig(self)
+        except exc.TimeoutError as e:
+            info: PoolInfo | None = self.__dict__.get("_pooldoctor")
+            if info is not None and GUARD.active:
+                _on_timeout(self, info, e)
+            raise
+
+    return _do_get
 
 
-def _queue_get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
-    """The pool queue's get(): time it only when it may block (nothing idle)."""
-    orig = self._pd_original.get
-    if not block or self._pd_has_items():
-        return orig(self, block, timeout)
-    info: PoolInfo | None = self.__dict__.get("_pd_info")
+def _make_queue_get(orig: Callable[..., Any], sync: bool) -> Callable[..., Any]:
+    def get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
+        """The pool queue's get(): timed only when it may block (nothing idle)."""
+        if not block or (self.queue if sync else not self._queue.empty()):
+            return orig(self, block, timeout)
+        return _timed_get(orig, self, block, timeout)
+
+    return get
+
+
+def _timed_get(orig: Callable[..., Any], q: Any, block: bool, timeout: float | None) -> Any:
+    info: PoolInfo | None = q.__dict__.get("_pd_info")
     if info is None or not GUARD.active:
-        return orig(self, block, timeout)
+        return orig(q, block, timeout)
     t0 = time.perf_counter()
     with info.lock:
         info.waiting += 1
+    timed_out = True
     try:
-        return orig(self, block, timeout)
+        item = orig(q, block, timeout)
+        timed_out = False
+        return item
     finally:
         waited = time.perf_counter() - t0
         with info.lock:
             info.waiting -= 1
             info.wait_s_total += waited
-        _after_wait(info, waited)
-
-
-def _has_items_sync(self: Any) -> bool:
-    return bool(self.queue)
-
-
-def _has_items_async(self: Any) -> bool:
-    return not self._queue.empty()
+        _after_wait(info, waited, timed_out)
 
 
 _swapped_queues: dict[type, type] = {}
@@ -211,22 +215,22 @@ def _guard_queue(pool: Any, info: PoolInfo) -> None:
         return
     sub = _swapped_queues.get(cls)
     if sub is None:
-        has_items = _has_items_sync if hasattr(q, "queue") else _has_items_async
-        sub = type(cls.__name__, (cls,), {"_pd_original": cls, "get": _queue_get,
-                                          "_pd_has_items": has_items,
+        get = _make_queue_get(cls.get, sync=hasattr(q, "queue"))
+        sub = type(cls.__name__, (cls,), {"_pd_original": cls, "get": get,
                                           "__module__": cls.__module__})
         _swapped_queues[cls] = sub
     q.__class__ = sub
 
 
-def _after_wait(info: PoolInfo, waited: float) -> None:
+def _after_wait(info: PoolInfo, waited: float, timed_out: bool = False) -> None:
     try:
         if GUARD.observers:
             GUARD.observe("on_wait", info, waited)
         if waited >= GUARD.options.wait_threshold:
             pool = info.pool()
             if pool is not None:
-                _on_wait(pool, info, waited)
+                # a wait that ended in a timeout is counted, but PD103 tells that story
+                _on_wait(pool, info, waited, emit=not timed_out)
     except Exception:
         GUARD.internal_error("pool wait")
 
@@ -240,7 +244,7 @@ def holders_summary(holds: list[Hold], limit: int = 10) -> list[dict[str, Any]]:
     now = time.monotonic()
     groups: dict[Any, list[Hold]] = {}
     for h in holds:
-        groups.setdefault(site_id(h.frames), []).append(h)
+        groups.setdefault(h.key, []).append(h)
     out: list[dict[str, Any]] = []
     for hs in sorted(groups.values(), key=lambda g: min(h.since for h in g)):
         site = site_of(hs[0].frames)
@@ -290,11 +294,13 @@ def _on_timeout(pool: Any, info: PoolInfo, e: Exception) -> None:
         GUARD.internal_error("pool timeout")
 
 
-def _on_wait(pool: Any, info: PoolInfo, waited: float) -> None:
+def _on_wait(pool: Any, info: PoolInfo, waited: float, emit: bool = True) -> None:
     try:
         with info.lock:
             info.waits += 1
             info.max_wait_ms = max(info.max_wait_ms, waited * 1000)
+        if not emit:
+            return
         frames = capture(1, GUARD.options.stack_depth)
         GUARD.emit(Finding(
             code="PD109",
@@ -354,14 +360,15 @@ def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         if rpid is None:
             d["_pd_pid"] = g.pid
             d["_pd_server_id"] = server_id(record.driver_connection or dbapi_connection)
+        old: Hold | None = d.get("_pd_hold")
+        if old is not None:  # checked out again, no checkin seen: SQLAlchemy retried the
+            g.release(old)  # checkout after a listener raised DisconnectionError
         frames = capture(1, g.options.stack_depth)
         h = g.ledger.new(proxy, g.on_collected, CHECKOUT, info, frames, g.pid,
                          d.get("_pd_server_id"))
         d["_pd_hold"] = h
         if g.observers:
             g.observe("on_checkout", info, h)
-        if g.ledger.count_at(h) >= g.options.many_threshold:
-            g.check_many(h)
     except exc.DisconnectionError:
         raise
     except Exception:
@@ -381,6 +388,15 @@ def _on_checkin(dbapi_connection: Any, record: Any) -> None:
         GUARD.release(h)
     except Exception:
         GUARD.internal_error("pool checkin")
+
+
+def _on_detach(dbapi_connection: Any, record: Any) -> None:
+    """``detach()`` gives the slot back to the pool with no checkin event: the hold ends.
+
+    SQLAlchemy also detaches a garbage-collected asyncio connection (then the proxy is gone
+    and :func:`_on_checkin` reports it as collected).
+    """
+    _on_checkin(dbapi_connection, record)
 
 
 def _where(frames: Any) -> str:
@@ -453,6 +469,7 @@ def _on_do_connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, A
 
 _EVENTS = tuple[tuple[str, Callable[..., None]], ...]
 _POOL_EVENTS: _EVENTS = (("connect", _on_connect), ("checkout", _on_checkout),
+                         ("detach", _on_detach),
                          ("checkin", _on_checkin))
 _ENGINE_EVENTS: _EVENTS = (("begin", _on_begin), ("commit", _on_txn_end), ("rollback", _on_txn_end),
                   ("do_connect", _on_do_connect))
@@ -636,6 +653,12 @@ def ensure_global_listeners() -> None:
     for name, fn in _ENGINE_EVENTS:
         if not event.contains(Engine, name, fn):
             event.listen(Engine, name, fn)
+
+
+def all_infos() -> list[PoolInfo]:
+    """Every pool the guard has seen in this process (also those since disposed)."""
+    with _lock:
+        return list(_all_infos)
 
 
 def pool_infos() -> list[dict[str, Any]]:
