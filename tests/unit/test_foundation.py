@@ -29,8 +29,9 @@ def test_unknown_code_is_rejected() -> None:
 
 
 def test_findings_merge_by_code_and_site() -> None:
-    a = Finding("PD101", "first", Site("/a.py", 3, "f"), pids=[1], first_seen="2026-01-01T00:00:00Z")
-    b = Finding("PD101", "second", Site("/a.py", 3, "f"), pids=[2], first_seen="2026-01-02T00:00:00Z")
+    site = Site("/a.py", 3, "f")
+    a = Finding("PD101", "first", site, pids=[1], first_seen="2026-01-01T00:00:00Z")
+    b = Finding("PD101", "second", site, pids=[2], first_seen="2026-01-02T00:00:00Z")
     c = Finding("PD101", "other site", Site("/a.py", 4, "f"), pids=[1])
     merged = merge_findings([a, b, c])
     assert [m.count for m in merged] == [2, 1]
