@@ -2,7 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+
+def _psycopg(conn: Any) -> Any:
+    return conn.info.backend_pid
+
+
+def _thread_id(conn: Any) -> Any:
+    return conn.thread_id()
+
+
+def _server_thread_id(conn: Any) -> Any:
+    value = conn.server_thread_id
+    return value[0] if isinstance(value, (tuple, list)) and value else None
+
+
+# Keyed by the top-level package of the connection's class (or of a base class): only known
+# drivers are asked, so nothing is ever called on an unknown object (a wrapper, a test double).
+_GETTERS: dict[str, Callable[[Any], Any]] = {
+    "psycopg": _psycopg,
+    "psycopg2": lambda c: c.get_backend_pid(),
+    "pymysql": _thread_id,
+    "MySQLdb": _thread_id,
+    "asyncpg": lambda c: c.get_server_pid(),
+    "aiomysql": _server_thread_id,
+    "mysql": lambda c: c.connection_id,  # mysql-connector
+}
 
 
 def server_id(conn: Any) -> int | None:
@@ -10,22 +37,11 @@ def server_id(conn: Any) -> int | None:
     if conn is None:
         return None
     try:
-        info = getattr(conn, "info", None)
-        pid = getattr(info, "backend_pid", None)  # psycopg 3
-        if isinstance(pid, int) and pid:
-            return pid
-        for name in ("thread_id", "get_backend_pid", "get_server_pid"):  # PyMySQL, MySQLdb,
-            fn = getattr(conn, name, None)  # psycopg2, asyncpg
-            if callable(fn):
-                value = fn()
-                if isinstance(value, int) and value:
-                    return value
-        value = getattr(conn, "connection_id", None)  # mysql-connector
-        if isinstance(value, int) and value:
-            return value
-        value = getattr(conn, "server_thread_id", None)  # aiomysql / PyMySQL internals
-        if isinstance(value, (tuple, list)) and value and isinstance(value[0], int):
-            return value[0]
+        for cls in type(conn).__mro__:
+            getter = _GETTERS.get(cls.__module__.partition(".")[0])
+            if getter is not None:
+                value = getter(conn)
+                return value if isinstance(value, int) and value else None
     except Exception:
         return None
     return None

@@ -40,6 +40,8 @@ def tag_connect_params(driver: str, params: dict[str, Any]) -> None:
     if driver in PG_DRIVERS:
         if "application_name" in params:
             return
+        if driver.startswith("psycopg") and os.environ.get("PGAPPNAME"):
+            return  # libpq uses the user's PGAPPNAME when no application_name is given
         dsn = params.get("dsn") or params.get("conninfo") or ""
         if isinstance(dsn, str) and "application_name" in dsn:
             return

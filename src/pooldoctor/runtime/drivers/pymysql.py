@@ -1,0 +1,67 @@
+"""PyMySQL: ``pymysql.connect`` *is* the ``Connection`` class, so the class is patched.
+
+Patching ``Connection`` reaches every old reference (``from pymysql import connect``) and
+user subclasses. ``__init__`` tags the connection (``program_name``) and notes whether a pool is
+opening it; the ``connect`` method opens the hold (also for ``defer_connect=True`` and
+``ping(reconnect=True)`` after a close); ``close`` ends it, and so does ``_force_close`` when the
+socket died (the server already dropped that connection). ``__del__`` is PyMySQL's own silent
+close: a connection collected without ``close()`` is reported as PD102.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ...guard import GUARD
+from ..tags import tag_connect_params
+from .core import POOLED, Patcher, close_hold, live_hold, open_hold, pool_owned, track_cursor
+
+LABEL = "pymysql"
+MODULE = "pymysql"
+
+
+def patch(p: Patcher) -> None:
+    cls = sys.modules["pymysql.connections"].Connection
+    init, connect, close = cls.__init__, cls.connect, cls.close
+    force_close, cursor = cls._force_close, cls.cursor
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if GUARD.active:
+            try:
+                if pool_owned():
+                    self.__dict__[POOLED] = True
+                else:
+                    tag_connect_params("pymysql", kwargs)
+            except Exception:
+                GUARD.internal_error("pymysql init")
+        init(self, *args, **kwargs)
+
+    def connect_(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = connect(self, *args, **kwargs)
+        if GUARD.active and not self.__dict__.get(POOLED) and live_hold(self) is None:
+            open_hold(self, LABEL)
+        return result
+
+    def close_(self: Any) -> None:
+        try:
+            close(self)
+        finally:
+            close_hold(self)
+
+    def force_close_(self: Any) -> None:
+        try:
+            force_close(self)
+        finally:
+            close_hold(self)
+
+    def cursor_(self: Any, *args: Any, **kwargs: Any) -> Any:
+        cur = cursor(self, *args, **kwargs)
+        track_cursor(self, cur)
+        return cur
+
+    p.wrap(cls, "__init__", __init__)
+    p.wrap(cls, "connect", connect_)
+    p.wrap(cls, "close", close_)
+    p.wrap(cls, "_force_close", force_close_)
+    p.wrap(cls, "cursor", cursor_)
