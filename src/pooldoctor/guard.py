@@ -305,6 +305,10 @@ class Guard:
         self.drain()
         o = self.options
         now = time.monotonic()
+        if self._many_levels:  # re-arm PD108 for sites whose pile-up has drained
+            for key in list(self._many_levels):
+                if self.ledger.count_key(key) < o.many_threshold / 2:
+                    self._many_levels.pop(key, None)
         for h in self.ledger.holds():
             if h.ended:
                 continue

@@ -195,6 +195,10 @@ class Ledger:
         """How many holds the site of ``h`` has right now."""
         return self._per_site.get(h.key, 0)
 
+    def count_key(self, key: Any) -> int:
+        """How many holds the site with this key (see :func:`site_id`) has right now."""
+        return self._per_site.get(key, 0)
+
     def holds(self) -> list[Hold]:
         """A snapshot of the live holds, oldest first."""
         with self._lock:
