@@ -64,7 +64,8 @@ def is_internal_file(filename: str) -> bool:
     except KeyError:
         pass
     result = _classify(filename)
-    _cache[filename] = result
+    if filename != "<string>":  # judged per frame by capture(), never cached
+        _cache[filename] = result
     return result
 
 
@@ -72,7 +73,7 @@ def _classify(filename: str) -> bool:
     if filename.startswith("<"):
         # exec'd user code (<string>, <stdin>) is the user's; generated wrappers
         # (<frozen ...>, <sqlalchemy generated ...>, <decorator-gen-1>) are not.
-        return filename not in ("<string>", "<stdin>", "<console>")
+        return filename not in ("<string>", "<stdin>", "<console>")  # see _is_internal_frame
     path = filename if os.path.isabs(filename) else os.path.abspath(filename)
     parts = path.split(os.sep)
     for marker in _SITE_DIRS:
@@ -86,6 +87,16 @@ def _classify(filename: str) -> bool:
     if path.startswith(_USER_INSIDE):
         return False  # the demo's scenarios play the user's part
     return path.startswith(_PREFIXES)
+
+
+def _is_internal_frame(f: FrameType) -> bool:
+    """Like :func:`is_internal_file`; code generated with exec() (``<string>``) is judged by
+    the module it was generated for (SQLAlchemy 2.0 builds decorators that way)."""
+    filename = f.f_code.co_filename
+    if filename == "<string>":
+        module = f.f_globals.get("__name__") or ""
+        return module.partition(".")[0] in _INTERNAL_PACKAGES
+    return is_internal_file(filename)
 
 
 def capture(skip: int = 1, depth: int = DEFAULT_DEPTH) -> Frames:
@@ -103,13 +114,13 @@ def capture(skip: int = 1, depth: int = DEFAULT_DEPTH) -> Frames:
     while f is not None:
         internal = get(f.f_code.co_filename)
         if internal is None:
-            internal = is_internal_file(f.f_code.co_filename)
+            internal = _is_internal_frame(f)
         if not internal:
             break
         f = f.f_back
     if f is None:
         f = _parent_greenlet_frame()
-        while f is not None and is_internal_file(f.f_code.co_filename):
+        while f is not None and _is_internal_frame(f):
             f = f.f_back
         if f is None:
             return ()
