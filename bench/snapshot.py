@@ -48,11 +48,12 @@ def bench_mysql(url: str, n: int, repeat: int) -> None:
           "password": u.password or "", "database": u.database}
     admin = pymysql.connect(autocommit=True, **kw)
     conns: list[Any] = []
-    with admin.cursor() as cur:
-        cur.execute("SELECT @@GLOBAL.max_connections")
-        (old_max,) = cur.fetchone()  # type: ignore[misc]
-    raised = old_max < n + 60
+    raised = False
     try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT @@GLOBAL.max_connections")
+            (old_max,) = cur.fetchone()  # type: ignore[misc]
+        raised = old_max < n + 60
         if raised:
             with admin.cursor() as cur:
                 cur.execute(f"SET GLOBAL max_connections = {n + 60}")

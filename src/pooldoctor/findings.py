@@ -119,6 +119,16 @@ _CATALOGUE: tuple[Code, ...] = (
 CATALOGUE: Mapping[str, Code] = {c.code: c for c in _CATALOGUE}
 
 
+def doc_page(code: str) -> str | None:
+    """The Markdown page of ``code`` shipped with the package (docs/codes/), or None."""
+    from importlib import resources
+
+    try:
+        return (resources.files("pooldoctor") / "codes" / f"{code}.md").read_text("utf-8")
+    except (FileNotFoundError, OSError):
+        return None
+
+
 def lookup(code: str) -> Code:
     """Return the catalogue entry for ``code`` (``KeyError`` if unknown)."""
     return CATALOGUE[code.upper()]

@@ -35,6 +35,8 @@ _INTERNAL_PACKAGES = (
     "aiosqlite",
     "_pytest",
     "pluggy",
+    "pytest_asyncio",
+    "anyio",
 )
 
 

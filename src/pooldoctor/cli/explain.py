@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..findings import CATALOGUE
+from ..findings import CATALOGUE, doc_page
 from .common import fail
-
-
-def doc_page(code: str) -> str | None:
-    """The Markdown page of ``code`` shipped with the package, or None."""
-    from importlib import resources
-
-    try:
-        return (resources.files("pooldoctor") / "codes" / f"{code}.md").read_text("utf-8")
-    except (FileNotFoundError, OSError):
-        return None
 
 
 @click.command()

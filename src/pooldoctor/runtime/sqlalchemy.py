@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import inspect
@@ -376,8 +377,9 @@ def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
 
 
 def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+    h: Hold | None = None
     try:
-        h: Hold | None = record.__dict__.pop("_pd_hold", None)
+        h = record.__dict__.pop("_pd_hold", None)
         if h is None:
             return
         if GUARD.observers:
@@ -388,6 +390,10 @@ def _on_checkin(dbapi_connection: Any, record: Any) -> None:
         GUARD.release(h)
     except Exception:
         GUARD.internal_error("pool checkin")
+        if h is not None and not h.ended:  # never leave a returned connection in the
+            h.ended = True  # ledger: it would be reported as leaked later
+            with contextlib.suppress(Exception):
+                GUARD.ledger.remove(h)
 
 
 def _on_detach(dbapi_connection: Any, record: Any) -> None:
@@ -536,6 +542,11 @@ class _Name:
         return self.name
 
 
+_CALL_FORMS: dict[Any, str] = {inspect.Parameter.VAR_POSITIONAL: "*{0}",
+                               inspect.Parameter.VAR_KEYWORD: "**{0}",
+                               inspect.Parameter.KEYWORD_ONLY: "{0}={0}"}
+
+
 def _same_signature(orig: Callable[..., None], after: Callable[[Any], None]) -> Any:
     """``orig`` then ``after(self)``, as a function with ``orig``'s exact parameters.
 
@@ -551,8 +562,7 @@ def _same_signature(orig: Callable[..., None], after: Callable[[Any], None]) -> 
             ns[f"_d{i}"] = p.default
             p = p.replace(default=_Name(f"_d{i}"))
         params.append(p.replace(annotation=p.empty))
-        args.append({p.VAR_POSITIONAL: f"*{p.name}", p.VAR_KEYWORD: f"**{p.name}",
-                     p.KEYWORD_ONLY: f"{p.name}={p.name}"}.get(p.kind, p.name))
+        args.append(_CALL_FORMS.get(p.kind, "{0}").format(p.name))
     src = (f"def __init__{sig.replace(parameters=params, return_annotation=sig.empty)}:\n"
            f"    _orig({', '.join(args)})\n"
            f"    _after({args[0]})\n")
@@ -659,6 +669,29 @@ def all_infos() -> list[PoolInfo]:
     """Every pool the guard has seen in this process (also those since disposed)."""
     with _lock:
         return list(_all_infos)
+
+
+def idle_server_ids(info: PoolInfo) -> tuple[set[int], int]:
+    """Server ids of the connections resting idle in a guarded QueuePool, and how many idle
+    connections have no known id (the pool's queue is read without taking its lock)."""
+    pool = info.pool()
+    if not isinstance(pool, QueuePool):
+        return set(), 0
+    try:
+        records = list(pool._pool.queue)  # type: ignore[attr-defined]
+    except Exception:
+        return set(), pool.checkedin()
+    ids: set[int] = set()
+    unknown = 0
+    for rec in records:
+        if getattr(rec, "dbapi_connection", None) is None:
+            continue  # not connected (invalidated, or not yet reconnected)
+        sid = rec.__dict__.get("_pd_server_id")
+        if isinstance(sid, int):
+            ids.add(sid)
+        else:
+            unknown += 1
+    return ids, unknown
 
 
 def pool_infos() -> list[dict[str, Any]]:

@@ -1,0 +1,96 @@
+"""Static checker: finds leak patterns (PD201-PD211) in Python source without running it.
+
+``lint_paths(paths)`` checks files and folders; ``lint_source(text)`` checks one string.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..findings import Finding, Site
+from .checker import FileResult, check_file, check_source
+from .config import Config
+from .discovery import discover
+from .issues import Issue
+from .rules import RULE_CODES
+
+__all__ = ["RULE_CODES", "Config", "FileResult", "Issue", "LintRun", "lint_paths", "lint_source"]
+
+
+@dataclass
+class LintRun:
+    """The results of one run over many files."""
+
+    results: list[FileResult] = field(default_factory=list)
+
+    @property
+    def files(self) -> int:
+        return len(self.results)
+
+    @property
+    def lines(self) -> int:
+        return sum(r.lines for r in self.results)
+
+    def issues(self) -> list[tuple[str, Issue]]:
+        """``(path, issue)`` pairs in path, line, column order."""
+        return [(r.path, i) for r in self.results for i in r.issues]
+
+    def errors(self) -> list[tuple[str, str]]:
+        """Files that could not be checked: ``(path, reason)``."""
+        return [(r.path, r.error) for r in self.results if r.error]
+
+    def findings(self) -> list[Finding]:
+        out = []
+        for path, issue in self.issues():
+            site = Site(os.path.abspath(path), issue.line, issue.function, issue.column)
+            out.append(Finding(issue.code, f"{issue.message}", site=site, stack=[site],
+                               details={"path": path}))
+        return out
+
+
+def lint_source(text: str, path: str = "<string>",
+                codes: Iterable[str] = RULE_CODES) -> list[Issue]:
+    """Lint one module's source text."""
+    result = check_source(path, text, frozenset(codes))
+    if result.error:
+        raise SyntaxError(f"{path}: {result.error}")
+    run = LintRun([result])
+    resolve_across_files(run)
+    return run.results[0].issues
+
+
+def lint_paths(paths: Iterable[str], config: Config | None = None,
+               codes: Iterable[str] | None = None) -> LintRun:
+    """Lint files and folders (folders are walked, see ``discovery``)."""
+    config = config or Config()
+    chosen = frozenset(codes) if codes is not None else config.codes()
+    run = LintRun()
+    for path in discover(paths, config.exclude, config.respect_gitignore,
+                         config.force_exclude):
+        run.results.append(check_file(path, display_path(path),
+                                      config.codes_for(path, chosen)))
+    resolve_across_files(run)
+    return run
+
+
+def resolve_across_files(run: LintRun) -> None:
+    """PD206: a scoped_session removed in another checked file is removed."""
+    removed: set[str] = set()
+    for r in run.results:
+        removed |= r.remove_refs
+    for r in run.results:
+        if any(i.code == "PD206" for i in r.issues):
+            r.issues = [i for i in r.issues if not (i.code == "PD206" and i.subject in removed)]
+
+
+def display_path(path: str) -> str:
+    """The path relative to the working directory when it is inside it."""
+    if not os.path.isabs(path):
+        return os.path.normpath(path)
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel

@@ -1,0 +1,275 @@
+"""One parsed module, indexed once for every rule: imports, functions, calls, strings.
+
+The index is built by a single walk over the tree; rules read it and never walk the whole
+tree again, which keeps the checker fast on large source trees.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .issues import Issue
+
+FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
+LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+@dataclass
+class CallSite:
+    """A call of interest and where it sits."""
+
+    node: ast.Call
+    stmt: ast.stmt  # the innermost statement holding the call
+    func: FuncNode | None  # the innermost function holding it (None: module or class body)
+    cls: ast.ClassDef | None  # the class whose method holds it
+    in_loop: bool  # inside a for/while of the same function (or of the module)
+
+
+@dataclass
+class ModuleContext:
+    """Everything the rules need to know about one module."""
+
+    path: str
+    tree: ast.Module
+    lines: list[str]
+    aliases: dict[str, str] = field(default_factory=dict)  # local name -> dotted origin
+    relative: set[str] = field(default_factory=set)  # names imported from project modules
+    calls: list[CallSite] = field(default_factory=list)
+    functions: list[tuple[FuncNode, ast.ClassDef | None]] = field(default_factory=list)
+    strings: list[ast.Constant | ast.JoinedStr] = field(default_factory=list)
+    dicts: list[ast.Dict] = field(default_factory=list)
+    module_names: dict[str, ast.expr] = field(default_factory=dict)  # module-level x = expr
+    attr_refs: set[tuple[str, str]] = field(default_factory=set)  # (name, attr) of Name.attr
+    withs: list[tuple[ast.With | ast.AsyncWith, FuncNode, ast.ClassDef | None]] = field(
+        default_factory=list)  # with statements inside functions
+    issues: list[Issue] = field(default_factory=list)
+    cache: dict[str, object] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ names
+
+    def qualname(self, node: ast.expr) -> str | None:
+        """The dotted origin of ``node`` through imports (``pm.connect`` -> ``pymysql.connect``)."""
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        origin = self.aliases.get(node.id)
+        if origin is None:
+            return None
+        parts.append(origin)
+        return ".".join(reversed(parts))
+
+    def dotted(self, node: ast.expr) -> str | None:
+        """The source spelling of a dotted name (``self.engine.connect``), or None."""
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name):
+            parts.append(node.id)
+            return ".".join(reversed(parts))
+        if isinstance(node, ast.Call):
+            inner = self.dotted(node.func)
+            if inner is not None:
+                parts.append(inner + "()")
+                return ".".join(reversed(parts))
+        return None
+
+    def column(self, node: ast.AST) -> int:
+        """1-based character column of ``node`` (ast gives a 0-based UTF-8 byte offset)."""
+        line_no = getattr(node, "lineno", 1)
+        offset = getattr(node, "col_offset", 0)
+        if 0 < line_no <= len(self.lines):
+            text = self.lines[line_no - 1]
+            if not text.isascii():
+                return len(text.encode("utf-8")[:offset].decode("utf-8", "replace")) + 1
+        return offset + 1
+
+    def report(self, code: str, node: ast.AST, message: str,
+               function: str | None = None, subject: str | None = None) -> None:
+        self.issues.append(Issue(code, getattr(node, "lineno", 1), self.column(node), message,
+                                 function, subject))
+
+
+# ---------------------------------------------------------------------------- building
+
+# Calls whose callee name (last part) is one of these are kept in the index.
+INTERESTING = frozenset({
+    "connect", "Connect", "connection", "cursor", "raw_connection", "Session", "AsyncSession",
+    "sessionmaker", "async_sessionmaker", "scoped_session", "create_engine",
+    "create_async_engine", "engine_from_config", "async_engine_from_config", "next", "anext",
+    "sleep", "get", "post", "put", "patch", "delete", "head", "options", "request", "urlopen",
+    "run", "call", "check_call", "check_output", "Popen", "input", "system", "create", "Client",
+    "SessionLocal", "QueuePool", "AsyncAdaptedQueuePool",
+})
+
+
+def build(path: str, tree: ast.Module, lines: list[str]) -> ModuleContext:
+    """Index ``tree`` in one walk."""
+    ctx = ModuleContext(path, tree, lines)
+    _Indexer(ctx).run()
+    return ctx
+
+
+class _Indexer:
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.ctx = ctx
+        self.extra_names: set[str] = set()
+
+    def run(self) -> None:
+        ctx = self.ctx
+        for stmt in ctx.tree.body:
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
+                    stmt.targets[0], ast.Name):
+                ctx.module_names[stmt.targets[0].id] = stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
+                    and stmt.value is not None:
+                ctx.module_names[stmt.target.id] = stmt.value
+        # local factories and module-level names are interesting callees too
+        for stmt in ctx.tree.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.extra_names.add(stmt.name)
+            elif isinstance(stmt, ast.ClassDef):
+                for sub in stmt.body:
+                    if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        self.extra_names.add(sub.name)
+        self.extra_names.update(ctx.module_names)
+        self._block(ctx.tree.body, None, None, False)
+
+    def _block(self, stmts: list[ast.stmt], func: FuncNode | None, cls: ast.ClassDef | None,
+               in_loop: bool) -> None:
+        for stmt in stmts:
+            self._stmt(stmt, func, cls, in_loop)
+
+    def _stmt(self, stmt: ast.stmt, func: FuncNode | None, cls: ast.ClassDef | None,
+              in_loop: bool) -> None:
+        ctx = self.ctx
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            ctx.functions.append((stmt, cls if func is None else None))
+            for deco in stmt.decorator_list:
+                self._expr(deco, stmt, func, cls, in_loop)
+            for default in (*stmt.args.defaults, *stmt.args.kw_defaults):
+                if default is not None:
+                    self._expr(default, stmt, func, cls, in_loop)
+            self._block(stmt.body, stmt, cls if func is None else None, False)
+            return
+        if isinstance(stmt, ast.ClassDef):
+            for deco in stmt.decorator_list:
+                self._expr(deco, stmt, func, cls, in_loop)
+            self._block(stmt.body, None, stmt, in_loop)
+            return
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname:
+                    ctx.aliases[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    ctx.aliases[top] = top
+            return
+        if isinstance(stmt, ast.ImportFrom):
+            mod = stmt.module or ""
+            for alias in stmt.names:
+                local = alias.asname or alias.name
+                if stmt.level:
+                    ctx.relative.add(local)
+                    ctx.aliases[local] = "." * stmt.level + (mod + "." if mod else "") + alias.name
+                else:
+                    ctx.aliases[local] = f"{mod}.{alias.name}"
+            return
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
+                and isinstance(stmt.value.value, str):
+            return  # a docstring or a bare string: not code
+        if func is not None and isinstance(stmt, (ast.With, ast.AsyncWith)):
+            ctx.withs.append((stmt, func, cls))
+        loop_here = in_loop or isinstance(stmt, LOOPS)
+        for name, value in ast.iter_fields(stmt):
+            if name in ("body", "orelse", "finalbody", "handlers", "cases"):
+                continue
+            self._field(value, stmt, func, cls, in_loop)
+        for name in ("body", "orelse", "finalbody"):
+            sub = getattr(stmt, name, None)
+            if sub:
+                inner_loop = loop_here if name == "body" else in_loop
+                if isinstance(stmt, LOOPS) and name == "orelse":
+                    inner_loop = in_loop
+                self._block(sub, func, cls, inner_loop)
+        for handler in getattr(stmt, "handlers", ()) or ():
+            if handler.type is not None:
+                self._expr(handler.type, stmt, func, cls, in_loop)
+            self._block(handler.body, func, cls, in_loop)
+        for case in getattr(stmt, "cases", ()) or ():
+            if case.guard is not None:
+                self._expr(case.guard, stmt, func, cls, in_loop)
+            self._block(case.body, func, cls, in_loop)
+
+    def _field(self, value: object, stmt: ast.stmt, func: FuncNode | None,
+               cls: ast.ClassDef | None, in_loop: bool) -> None:
+        if isinstance(value, ast.expr):
+            self._expr(value, stmt, func, cls, in_loop)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, ast.expr):
+                    self._expr(item, stmt, func, cls, in_loop)
+                elif isinstance(item, ast.withitem):
+                    self._expr(item.context_expr, stmt, func, cls, in_loop)
+                elif isinstance(item, ast.keyword):
+                    self._expr(item.value, stmt, func, cls, in_loop)
+
+    def _expr(self, root: ast.expr, stmt: ast.stmt, func: FuncNode | None,
+              cls: ast.ClassDef | None, in_loop: bool) -> None:
+        ctx = self.ctx
+        interesting = INTERESTING
+        extra = self.extra_names
+        aliases = ctx.aliases
+        stack: list[ast.AST] = [root]
+        while stack:
+            node = stack.pop()
+            t = type(node)
+            if t is ast.Call:
+                f = node.func  # type: ignore[attr-defined]
+                tf = type(f)
+                name = f.attr if tf is ast.Attribute else (f.id if tf is ast.Name else None)
+                if tf is ast.Call or (name is not None and (
+                        name in interesting or name in extra
+                        or (tf is ast.Name and name in aliases))):
+                    ctx.calls.append(CallSite(node, stmt, func, cls, in_loop))  # type: ignore
+            elif t is ast.Constant:
+                if type(node.value) is str and "://" in node.value:  # type: ignore[attr-defined]
+                    ctx.strings.append(node)  # type: ignore[arg-type]
+                continue
+            elif t is ast.JoinedStr:
+                ctx.strings.append(node)  # type: ignore[arg-type]
+                stack.extend(v for v in node.values  # type: ignore[attr-defined]
+                             if type(v) is ast.FormattedValue)
+                continue
+            elif t is ast.Dict:
+                ctx.dicts.append(node)  # type: ignore[arg-type]
+            elif t is ast.Attribute:
+                v = node.value  # type: ignore[attr-defined]
+                if type(v) is ast.Name:
+                    ctx.attr_refs.add((v.id, node.attr))  # type: ignore[attr-defined]
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def walk_shallow(stmts: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every node under ``stmts`` without entering nested functions, classes or lambdas."""
+    stack: list[ast.AST] = list(reversed(stmts))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                  ast.Lambda)):
+                continue
+            stack.append(child)
+
+
+def names_in(node: ast.AST) -> set[str]:
+    """Names read anywhere under ``node``."""
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}

@@ -1,0 +1,71 @@
+"""PD209: a password written in a database URL or a ``connect(password=...)`` call."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ...urls import mask_text
+from ..context import ModuleContext
+from ..resources import DRIVERS, ENGINE_FACTORIES
+from ._util import string_value
+
+CODE = "PD209"
+_SCHEMES = ("postgres", "postgresql", "mysql", "mariadb", "mssql", "oracle", "cockroachdb",
+            "redshift", "snowflake", "db2", "sybase", "firebird", "clickhouse", "timescale",
+            "mongodb", "redis", "sqlserver", "pgsql", "psql")
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9]*)(?:\+[A-Za-z0-9_]+)?://"
+                  r"(?P<user>[^:/@\s\0]*):(?P<pw>[^@\s/]*)@")
+_URL_END = re.compile(r"[\s'\"]")
+_PASSWORD_KEYS = frozenset({"password", "passwd", "pwd", "pass"})
+_CONNECT_CALLS = frozenset(DRIVERS) | ENGINE_FACTORIES | {
+    "sqlalchemy.URL.create", "sqlalchemy.engine.URL.create", "sqlalchemy.engine.url.URL.create",
+    "asyncpg.create_pool", "aiomysql.create_pool", "psycopg2.pool.SimpleConnectionPool",
+    "psycopg2.pool.ThreadedConnectionPool", "mysql.connector.pooling.MySQLConnectionPool",
+}
+
+
+def placeholder(pw: str) -> bool:
+    """Not a real password: empty, a template field, an environment reference, a mask."""
+    if not pw or "\0" in pw:
+        return True
+    return bool(pw.startswith(("$", "%", "{", "<", "[")) or set(pw) <= {"*", "x", "X", "."})
+
+
+def check(ctx: ModuleContext) -> None:
+    for node in ctx.strings:
+        text = string_value(node)
+        if text is None:
+            continue
+        for m in _URL.finditer(text):
+            if m.group("scheme").lower() in _SCHEMES and not placeholder(m.group("pw")):
+                url = _URL_END.split(text[m.start():], maxsplit=1)[0]
+                shown = mask_text(url.replace("\0", "{...}"))
+                ctx.report(CODE, node, f"password written in the database url {shown!r}; read "
+                           "it from the environment or a secret store")
+                break
+    for cs in ctx.calls:
+        call = cs.node
+        q = ctx.qualname(call.func)
+        if q is None or q not in _CONNECT_CALLS:
+            continue
+        for k in call.keywords:
+            if k.arg in _PASSWORD_KEYS and _literal_password(k.value):
+                ctx.report(CODE, k.value, f"password written in {q.rsplit('.', 1)[-1]}"
+                           f"({k.arg}=...); read it from the environment or a secret store",
+                           cs.func.name if cs.func else None)
+            elif k.arg == "connect_args" and isinstance(k.value, ast.Dict):
+                _check_dict(ctx, k.value)
+
+
+def _check_dict(ctx: ModuleContext, d: ast.Dict) -> None:
+    for key, value in zip(d.keys, d.values):
+        if isinstance(key, ast.Constant) and key.value in _PASSWORD_KEYS \
+                and _literal_password(value):
+            ctx.report(CODE, value, f"password written in connect_args[{key.value!r}]; read it "
+                       "from the environment or a secret store")
+
+
+def _literal_password(node: ast.expr) -> bool:
+    text = string_value(node)
+    return text is not None and not placeholder(text)

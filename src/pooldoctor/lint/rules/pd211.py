@@ -1,0 +1,103 @@
+"""PD211: a generator dependency (FastAPI's ``get_db()``) consumed with ``next()``.
+
+``next(get_db())`` runs the generator up to its ``yield`` and drops it: the code after the yield
+(``finally: db.close()``) runs only when the garbage collector finalizes the generator, if ever.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ..context import FuncNode, ModuleContext, walk_shallow
+from ..resources import classify
+
+CODE = "PD211"
+_DEPENDENCY_NAME = re.compile(r"^(a?get_)?\w*(db|session|conn|connection|database|cursor)\w*$",
+                              re.IGNORECASE)
+
+
+def _generators(ctx: ModuleContext) -> dict[str, FuncNode]:
+    """Module generator functions that clean up after their yield or yield a resource."""
+    found: dict[str, FuncNode] = {}
+    for stmt in ctx.tree.body:
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        has_yield = cleanup = False
+        for node in walk_shallow(stmt.body):
+            if isinstance(node, (ast.Yield, ast.YieldFrom)):
+                has_yield = True
+            elif (isinstance(node, ast.Try) and node.finalbody) or isinstance(
+                    node, (ast.With, ast.AsyncWith)) or (
+                    isinstance(node, ast.Call) and classify(ctx, node, stmt, None) is not None):
+                cleanup = True
+        if has_yield and cleanup:
+            found[stmt.name] = stmt
+    return found
+
+
+def check(ctx: ModuleContext) -> None:
+    gens: dict[str, FuncNode] | None = None
+    for cs in ctx.calls:
+        call = cs.node
+        if not (isinstance(call.func, ast.Name) and call.func.id in ("next", "anext")
+                and len(call.args) >= 1):
+            continue
+        if gens is None:
+            gens = _generators(ctx)
+        arg = call.args[0]
+        if isinstance(arg, ast.Call):
+            name = arg.func.id if isinstance(arg.func, ast.Name) else None
+            if name is None or not _is_dependency(ctx, name, gens):
+                continue
+            ctx.report(CODE, call, f"{call.func.id}({name}()) runs the generator to its yield "
+                       f"and drops it: its cleanup (finally/close) never runs; use "
+                       f"`with contextlib.contextmanager({name})() as ...:` or keep the "
+                       f"generator and close() it", cs.func.name if cs.func else None)
+        elif isinstance(arg, ast.Name) and cs.func is not None:
+            source = _generator_source(ctx, cs.func, arg.id, gens)
+            if source and not _closed(cs.func, arg.id):
+                ctx.report(CODE, call, f"generator `{arg.id}` from {source}() is advanced with "
+                           f"{call.func.id}() and never closed: its cleanup never runs; call "
+                           f"{arg.id}.close() in a finally", cs.func.name)
+
+
+def _is_dependency(ctx: ModuleContext, name: str, gens: dict[str, FuncNode]) -> bool:
+    if name in gens:
+        return True
+    if name in ctx.aliases:  # imported: judge by the conventional name
+        return bool(_DEPENDENCY_NAME.match(name))
+    return False
+
+
+def _generator_source(ctx: ModuleContext, func: FuncNode, var: str,
+                      gens: dict[str, FuncNode]) -> str | None:
+    for node in walk_shallow(func.body):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+                node.targets[0], ast.Name) and node.targets[0].id == var and isinstance(
+                node.value, ast.Call) and isinstance(node.value.func, ast.Name):
+            name = node.value.func.id
+            if _is_dependency(ctx, name, gens):
+                return name
+    return None
+
+
+def _closed(func: FuncNode, var: str) -> bool:
+    advances = 0
+    for node in walk_shallow(func.body):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
+                "next", "anext") and node.args and isinstance(node.args[0], ast.Name) \
+                and node.args[0].id == var:
+            advances += 1
+            if advances > 1:
+                return True  # advanced again to its end: the cleanup runs
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id == var and node.attr in ("close", "aclose", "throw", "send"):
+            return True
+        if isinstance(node, ast.For) and isinstance(node.iter, ast.Name) and node.iter.id == var:
+            return True  # exhausted by a loop
+        if isinstance(node, ast.Call) and any(isinstance(a, ast.Name) and a.id == var
+                                              for a in node.args) and not (
+                isinstance(node.func, ast.Name) and node.func.id in ("next", "anext")):
+            return True  # handed to closing(), an ExitStack, a helper
+    return False
