@@ -65,13 +65,20 @@ class JsonLinesSink:
         self._fd: int | None = None
         self._pid = -1
 
+    def open(self) -> None:
+        """Open (or, in a forked child, reopen) the file; raises OSError for a bad path."""
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._pid = os.getpid()
+
     def write(self, obj: dict[str, Any]) -> None:
-        data = (mask_text(json.dumps(obj, default=str)) + "\n").encode()
-        pid = os.getpid()
-        if self._fd is None or self._pid != pid:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self._pid = pid
-        os.write(self._fd, data)  # one write per line: O_APPEND keeps lines whole
+        self.write_line(mask_text(json.dumps(obj, default=str)))
+
+    def write_line(self, line: str) -> None:
+        """Append one line (the newline is added); one write() per line keeps lines whole."""
+        if self._fd is None or self._pid != os.getpid():
+            self.open()
+        assert self._fd is not None
+        os.write(self._fd, (line + "\n").encode("utf-8", "replace"))
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():

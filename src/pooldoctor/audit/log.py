@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from ..findings import Site
 from ..guard import GUARD
 from ..runtime.server_ids import server_id
+from ..sinks import JsonLinesSink
 from ..sites import capture, is_internal_file, site_of
 from ..urls import mask_text, mask_url
 from .redact import redact, redact_message
@@ -59,32 +60,15 @@ def _site() -> Site | None:
     return site_of(capture(1, 1))  # asyncio: the user's frames are on the parent greenlet
 
 
-class _FileWriter:
-    """Appends whole lines to a file; safe for many processes (``O_APPEND``, one write)."""
+class _FileWriter(JsonLinesSink):
+    """Appends whole lines to a file; safe for many processes (see sinks.JsonLinesSink)."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._pid = -1
-        self._open()
-
-    def _open(self) -> None:
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._pid = os.getpid()
+        super().__init__(path)
+        self.open()  # a bad path fails at enable(), not at the first statement
 
     def __call__(self, line: str, event: dict[str, Any]) -> None:
-        if self._pid != _pid:
-            self._open()  # after fork: our own descriptor
-        assert self._fd is not None
-        os.write(self._fd, (line + "\n").encode("utf-8", "replace"))
-
-    def close(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-        self._fd = None
+        self.write_line(line)
 
 
 class _LoggerWriter:

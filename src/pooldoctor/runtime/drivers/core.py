@@ -99,6 +99,29 @@ def close_hold(conn: Any) -> None:
         GUARD.internal_error("dbapi close")
 
 
+def ending_hold(close: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a connection's close method so that it also ends the connection's hold."""
+
+    def close_(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return close(self, *args, **kwargs)
+        finally:
+            close_hold(self)
+
+    return close_
+
+
+def counting_cursors(cursor: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a connection's cursor method so that the hold counts its open cursors."""
+
+    def cursor_(self: Any, *args: Any, **kwargs: Any) -> Any:
+        cur = cursor(self, *args, **kwargs)
+        track_cursor(self, cur)
+        return cur
+
+    return cursor_
+
+
 def live_hold(conn: Any) -> Hold | None:
     h: Hold | None = getattr(conn, "__dict__", {}).get(HOLD)
     return h if h is not None and not h.ended else None

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from ...guard import GUARD
-from .core import Patcher, close_hold, open_hold, pool_owned, track_cursor
+from .core import Patcher, counting_cursors, ending_hold, open_hold, pool_owned
 
 LABEL = "mysql.connector"
 MODULE = "mysql.connector"
@@ -25,21 +25,12 @@ def _patch_class(p: Patcher, cls: Any) -> None:
         if GUARD.active and kwargs and not pool_owned():
             open_hold(self, LABEL)
 
-    def close_(self: Any) -> Any:
-        try:
-            return close(self)
-        finally:
-            close_hold(self)
 
-    def cursor_(self: Any, *args: Any, **kwargs: Any) -> Any:
-        cur = cursor(self, *args, **kwargs)
-        track_cursor(self, cur)
-        return cur
 
     p.wrap(cls, "__init__", __init__)
-    p.wrap(cls, "close", close_)
-    p.wrap(cls, "disconnect", close_)
-    p.wrap(cls, "cursor", cursor_)
+    p.wrap(cls, "close", ending_hold(close))
+    p.wrap(cls, "disconnect", ending_hold(close))
+    p.wrap(cls, "cursor", counting_cursors(cursor))
 
 
 def patch(p: Patcher) -> None:

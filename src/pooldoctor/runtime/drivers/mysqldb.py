@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from ...guard import GUARD
-from .core import Patcher, close_hold, open_hold, pool_owned, track_cursor
+from .core import Patcher, counting_cursors, ending_hold, open_hold, pool_owned
 
 LABEL = "MySQLdb"
 MODULE = "MySQLdb.connections"
@@ -25,17 +25,8 @@ def patch(p: Patcher) -> None:
         if GUARD.active and not pool_owned():
             open_hold(self, LABEL)
 
-    def close_(self: Any) -> None:
-        try:
-            close(self)
-        finally:
-            close_hold(self)
 
-    def cursor_(self: Any, *args: Any, **kwargs: Any) -> Any:
-        cur = cursor(self, *args, **kwargs)
-        track_cursor(self, cur)
-        return cur
 
     p.wrap(cls, "__init__", __init__)
-    p.wrap(cls, "close", close_)
-    p.wrap(cls, "cursor", cursor_)
+    p.wrap(cls, "close", ending_hold(close))
+    p.wrap(cls, "cursor", counting_cursors(cursor))

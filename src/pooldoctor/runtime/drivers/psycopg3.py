@@ -14,7 +14,7 @@ from typing import Any
 
 from ...guard import GUARD
 from ..tags import tag_connect_params
-from .core import Patcher, close_hold, open_hold, pool_owned, track_cursor
+from .core import Patcher, close_hold, counting_cursors, open_hold, pool_owned
 
 LABEL = "psycopg"
 MODULE = "psycopg"
@@ -48,12 +48,8 @@ def patch(p: Patcher) -> None:
             if getattr(self, "closed", True):
                 close_hold(self)
 
-    def cursor_(self: Any, *args: Any, **kwargs: Any) -> Any:
-        cur = cursor(self, *args, **kwargs)
-        track_cursor(self, cur)
-        return cur
 
     p.set(cls, "_get_connection_params", classmethod(_get_connection_params))
     p.wrap(cls, "__init__", __init__)
     p.wrap(cls, "close", close_)
-    p.wrap(cls, "cursor", cursor_)
+    p.wrap(cls, "cursor", counting_cursors(cursor))

@@ -15,7 +15,7 @@ from typing import Any
 
 from ...guard import GUARD
 from ..tags import tag_connect_params
-from .core import POOLED, Patcher, close_hold, live_hold, open_hold, pool_owned, track_cursor
+from .core import POOLED, Patcher, counting_cursors, ending_hold, live_hold, open_hold, pool_owned
 
 LABEL = "pymysql"
 MODULE = "pymysql"
@@ -43,25 +43,11 @@ def patch(p: Patcher) -> None:
             open_hold(self, LABEL)
         return result
 
-    def close_(self: Any) -> None:
-        try:
-            close(self)
-        finally:
-            close_hold(self)
 
-    def force_close_(self: Any) -> None:
-        try:
-            force_close(self)
-        finally:
-            close_hold(self)
 
-    def cursor_(self: Any, *args: Any, **kwargs: Any) -> Any:
-        cur = cursor(self, *args, **kwargs)
-        track_cursor(self, cur)
-        return cur
 
     p.wrap(cls, "__init__", __init__)
     p.wrap(cls, "connect", connect_)
-    p.wrap(cls, "close", close_)
-    p.wrap(cls, "_force_close", force_close_)
-    p.wrap(cls, "cursor", cursor_)
+    p.wrap(cls, "close", ending_hold(close))
+    p.wrap(cls, "_force_close", ending_hold(force_close))
+    p.wrap(cls, "cursor", counting_cursors(cursor))
