@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -44,21 +45,30 @@ FINDINGS_EXIT = 99
               help="Fraction of statements written to the audit log (failed ones always are).")
 @click.option("--audit-slow-ms", type=click.FloatRange(min=0),
               help="Write statements slower than this (with failed ones), beside the sample.")
+@click.option("--dashboard", "dashboard_port", type=click.IntRange(1, 65535), metavar="PORT",
+              help="Serve the live dashboard on 127.0.0.1:PORT (see `pooldoctor dashboard`).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run(command: tuple[str, ...], report_path: str | None, fmt: str, fail_on_findings: bool,
         quiet: bool, metrics_port: int | None, audit_log: str | None, audit_params: bool,
-        audit_sample: float, audit_slow_ms: float | None, **thresholds: Any) -> None:
+        audit_sample: float, audit_slow_ms: float | None, dashboard_port: int | None,
+        **thresholds: Any) -> None:
     """Run CMD (a script, `python -m ...`, gunicorn, pytest...) under the guard.
 
     The program's exit code is passed through; a summary of the findings goes to stderr.
     """
     from ..runtime.runner import run_guarded
 
+    for option, path in (("--report", report_path), ("--audit-log", audit_log)):
+        folder = os.path.dirname(os.path.abspath(path)) if path else ""
+        if path and not os.path.isdir(folder):  # before the program runs, not after
+            fail(f"{option} {path!r}: folder {folder!r} does not exist")
     options: dict[str, Any] = dict(thresholds)
     options["log"] = not quiet
     extra: dict[str, str] = {}
     if metrics_port:
         extra["POOLDOCTOR_METRICS_PORT"] = str(metrics_port)
+    if dashboard_port:
+        extra["POOLDOCTOR_DASHBOARD_PORT"] = str(dashboard_port)
     if audit_log:
         extra["POOLDOCTOR_AUDIT_LOG"] = audit_log
         if audit_params:

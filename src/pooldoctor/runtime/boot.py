@@ -44,6 +44,14 @@ def _extras() -> None:
                 sys.stderr.write(f"pooldoctor: metrics not served on port {port}: {e}\n")
         except Exception as e:
             sys.stderr.write(f"pooldoctor: metrics not served on port {port}: {e}\n")
+    dport = os.environ.get("POOLDOCTOR_DASHBOARD_PORT")
+    if dport:  # the first process binds the port; the others of the run skip quietly
+        try:
+            from ..dashboard.serve import start_in_thread
+
+            start_in_thread(int(dport))
+        except Exception as e:
+            sys.stderr.write(f"pooldoctor: dashboard not served on port {dport}: {e}\n")
     path = os.environ.get("POOLDOCTOR_AUDIT_LOG")
     if path:
         try:
