@@ -49,6 +49,8 @@ def connect(url: str, *, timeout: float = 5.0, autocommit: bool = True) -> Serve
     u = parse_url(url)
     masked = mask_url(u)
     backend = u.get_backend_name()
+    if u.port is not None and not 0 < u.port < 65536:
+        raise BadURL(f"bad database url {masked!r}: port {u.port} is out of range 1-65535")
     connect_args: dict[str, Any] = {}
     if backend in ("postgresql", "mysql", "mariadb"):
         connect_args["connect_timeout"] = max(1, int(timeout))

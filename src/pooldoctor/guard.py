@@ -258,6 +258,11 @@ class Guard:
         n = self.ledger.count_at(h)
         if n < self.options.many_threshold:
             return
+        if self.collected:  # garbage-collected holds wait in the ledger for the next drain;
+            self.drain()  # they are not held any more (not a GC context: safe to drain)
+            n = self.ledger.count_at(h)
+            if n < self.options.many_threshold:
+                return
         key = h.key
         level = self._many_levels.get(key, 0)
         if n < max(level * 2, self.options.many_threshold):

@@ -65,9 +65,13 @@ class Settings:
         if threshold <= 0:
             raise pytest.UsageError(
                 f"pooldoctor_leak_threshold must be positive, got {threshold:g}")
+        report = str(pick("pooldoctor_report") or "").strip() or None
+        folder = os.path.dirname(os.path.abspath(report)) if report else ""
+        if report and not os.path.isdir(folder):  # say so now, not after the whole run
+            raise pytest.UsageError(
+                f"pooldoctor_report {report!r}: folder {folder!r} does not exist")
         return cls(mode=mode, server=str(pick("pooldoctor_server") or "").strip() or None,
-                   report=str(pick("pooldoctor_report") or "").strip() or None,
-                   leak_threshold=threshold)
+                   report=report, leak_threshold=threshold)
 
 
 def install(config: pytest.Config) -> None:

@@ -15,6 +15,26 @@ from .urls import mask_text
 
 logger = logging.getLogger("pooldoctor")
 
+
+class MaskingFilter(logging.Filter):
+    """No password reaches a handler of the ``pooldoctor`` logger: the message and the
+    traceback text (internal errors log one) pass through ``mask_text``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+            masked = mask_text(message)
+            if masked != message:
+                record.msg, record.args = masked, None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
+        except Exception:  # logging must never fail because of us
+            pass
+        return True
+
+
+logger.addFilter(MaskingFilter())
+
 EVENTS_ENV = "POOLDOCTOR_EVENTS"
 
 

@@ -91,6 +91,8 @@ def load_report(path: str) -> Report:
             text = fh.read()
     except OSError as e:
         raise InputError(f"cannot read report {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not a pooldoctor.report/1 file: not UTF-8 text") from None
     try:
         return Report.from_json(text)
     except (json.JSONDecodeError, ValueError, KeyError, TypeError) as e:

@@ -41,7 +41,7 @@ _COMMON_TAIL = [
     r"(?P<param>\$\d+|%\(\w+\)s|%s|::?\w+)",
     r"(?P<hex>0[xX][0-9A-Fa-f]+(?![\w$])|0[bB][01]+(?![\w$]))",
     rf"(?P<num>{_NUM})",
-    r"(?P<word>[A-Za-z_\u0080-\uffff][\w$]*|\d+[A-Za-z_$][\w$]*)",
+    r"(?P<word>(?:[A-Za-z_]|[^\x00-\x7f\s])[\w$]*|\d+[A-Za-z_$][\w$]*)",  # not \xa0 etc.
     r"(?P<ws>\s+)",
 ]
 

@@ -166,4 +166,18 @@ def _override(limits: ServerLimits | None, max_connections: int | None, reserved
         if name == "idle_timeout_s" and not value:
             value = None  # 0: the server has no idle timeout
         setattr(limits, name, value)
+    _check_given(limits, given)
     return limits
+
+
+def _check_given(limits: ServerLimits, given: dict[str, Any]) -> None:
+    """Numbers given by hand that contradict each other are a usage error (exit 2)."""
+    if not {"max_connections", "reserved", "used_by_others"} & set(given):
+        return
+    top = limits.max_connections
+    if top is None:
+        return
+    if limits.reserved is not None and limits.reserved >= top:
+        fail(f"reserved {limits.reserved} must be less than max_connections {top}")
+    if limits.used_by_others is not None and limits.used_by_others > top:
+        fail(f"used by others {limits.used_by_others} cannot exceed max_connections {top}")

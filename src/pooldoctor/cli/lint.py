@@ -49,6 +49,8 @@ def lint(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tupl
         config = Config() if isolated else load_config(config_path)
         if select:
             config.select = split_codes(select)
+            if not config.select:
+                fail("--select names no code (e.g. --select PD201,PD203)", EXIT_USAGE)
         if ignore:
             config.ignore = config.ignore + split_codes(ignore)
         for pat in exclude:

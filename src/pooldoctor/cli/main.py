@@ -63,6 +63,14 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("pooldoctor: aborted", err=True)
         sys.exit(130)
+    except click.UsageError as e:  # one line, like every other error (no usage block)
+        if type(e).__name__ == "NoArgsIsHelpError":  # `pooldoctor` alone: the help
+            e.show()
+            sys.exit(e.exit_code)
+        where = e.ctx.command_path if e.ctx is not None else "pooldoctor"
+        click.echo(f"pooldoctor: error: {mask_text(e.format_message())} "
+                   f"(see '{where} --help')", err=True)
+        sys.exit(e.exit_code)
     except CliError as e:
         e.show()
         sys.exit(e.exit_code)

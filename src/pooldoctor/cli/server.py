@@ -218,8 +218,14 @@ def watch(url: str, timeout: float, runtime_dir: str | None, no_attribution: boo
     while its active ones stay flat, PD304 idle too long, PD305 connections rejected for the
     limit. For cron and CI: `watch URL --once --state FILE --report FILE`.
     """
+    import os
+
     from ..server.watch import Thresholds, Watcher
 
+    for option, path in (("--report", report_path), ("--state", state_path)):
+        folder = os.path.dirname(os.path.abspath(path)) if path else ""
+        if path and not os.path.isdir(folder):  # before connecting, not after a sample
+            fail(f"{option} {path!r}: folder {folder!r} does not exist")
     try:
         watcher = Watcher(Thresholds(near=near / 100, idle_in_transaction_s=idle_txn,
                                      idle_s=idle, growth_samples=growth_samples,

@@ -101,6 +101,8 @@ def _load_toml(path: str) -> dict[str, Any]:
             data: dict[str, Any] = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"cannot read {path}: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read {path}: not UTF-8 text") from None
     return data
 
 

@@ -29,14 +29,26 @@ class PooldoctorPlugin(CreateEnginePlugin):
             name = key[len(PREFIX):]
             raw = url.query[key]
             value = raw[-1] if isinstance(raw, tuple) else raw
-            if name in _FLOATS:
-                self.options[name] = float(value)
-            elif name in _INTS:
-                self.options[name] = int(value)
-            elif name in _STRS:
-                self.options[name] = value
-            else:
-                raise ValueError(f"unknown pooldoctor option {key!r} in the engine url")
+            try:
+                if name in _FLOATS:
+                    self.options[name] = float(value)
+                elif name in _INTS:
+                    self.options[name] = int(value)
+                elif name in _STRS:
+                    self.options[name] = value
+                else:
+                    raise KeyError(name)
+            except KeyError:
+                raise ValueError(f"unknown pooldoctor option {key!r} in the engine url") from None
+            except ValueError:
+                raise ValueError(f"pooldoctor option {key!r} in the engine url must be a "
+                                 f"number, got {value!r}") from None
+        from ..guard import Options
+
+        try:  # bad values fail here, at create_engine(), not later as an internal error
+            Options(**{k: v for k, v in self.options.items() if k != "name"}).validate()
+        except ValueError as e:
+            raise ValueError(f"pooldoctor option in the engine url: {e}") from None
 
     def update_url(self, url: URL) -> URL:
         return url.difference_update_query(self._keys)
