@@ -16,10 +16,18 @@ MYSQL_PROGRAM_NAME = {"pymysql", "aiomysql"}
 _PG_LIMIT = 63  # bytes (NAMEDATALEN - 1)
 
 
+_tags: dict[int, str] = {}
+
+
 def process_tag(pid: int | None = None) -> str:
-    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
-    tag = f"pooldoctor:{pid or os.getpid()}:{prog}"
-    return tag.encode()[:_PG_LIMIT].decode(errors="ignore")
+    """``pooldoctor:<pid>:<program>``, cut to PostgreSQL's 63 bytes (computed once per pid)."""
+    pid = pid or os.getpid()
+    tag = _tags.get(pid)
+    if tag is None:
+        prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+        tag = f"pooldoctor:{pid}:{prog}".encode()[:_PG_LIMIT].decode(errors="ignore")
+        _tags[pid] = tag
+    return tag
 
 
 def parse_tag(name: str | None) -> int | None:
