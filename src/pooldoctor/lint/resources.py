@@ -224,7 +224,7 @@ def _callee(call: ast.Call) -> str:
 
 def _returns_fresh(ctx: ModuleContext, fn: FuncNode, cls: ast.ClassDef | None) -> Kind | None:
     """The kind a function returns when every value it returns is a fresh resource."""
-    if any(isinstance(d, (ast.Name, ast.Attribute, ast.Call)) and _deco_name(d) in (
+    if any(isinstance(d, (ast.Name, ast.Attribute, ast.Call)) and decorator_name(d) in (
             "contextmanager", "asynccontextmanager", "fixture", "property", "cached_property",
             "lru_cache", "cache") for d in fn.decorator_list):
         return None
@@ -271,7 +271,8 @@ def _kept_elsewhere(fn: FuncNode, names: set[str]) -> bool:
     return False
 
 
-def _deco_name(node: ast.expr) -> str:
+def decorator_name(node: ast.expr) -> str:
+    """``functools.lru_cache(maxsize=1)`` -> ``lru_cache``."""
     if isinstance(node, ast.Call):
         node = node.func
     if isinstance(node, ast.Attribute):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 
 from ..context import FuncNode
+from ..resources import decorator_name
 
 CACHE_DECORATORS = frozenset({"lru_cache", "cache", "cached", "cached_property", "memoize",
                               "memoized", "alru_cache", "cachedmethod", "once"})
@@ -16,17 +17,6 @@ ENTRY_NAMES = frozenset({"main", "_main", "cli", "run", "run_migrations_online",
                          "setup", "setUp", "setUpClass", "setup_class", "setup_module",
                          "setup_method", "__init__", "__post_init__", "lifespan", "startup",
                          "on_startup", "init_db", "init_app", "configure", "bootstrap"})
-
-
-def decorator_name(node: ast.expr) -> str:
-    """``functools.lru_cache(maxsize=1)`` -> ``lru_cache``."""
-    if isinstance(node, ast.Call):
-        node = node.func
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    if isinstance(node, ast.Name):
-        return node.id
-    return ""
 
 
 def is_cached(func: FuncNode) -> bool:

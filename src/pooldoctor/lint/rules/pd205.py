@@ -9,8 +9,7 @@ from __future__ import annotations
 import ast
 
 from ..context import ModuleContext, walk_shallow
-from ..resources import classify
-from ._util import decorator_name
+from ..resources import classify, decorator_name
 
 CODE = "PD205"
 _CACHES = frozenset({"lru_cache", "cache", "cached", "alru_cache"})
