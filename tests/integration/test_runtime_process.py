@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -336,3 +337,21 @@ def test_asyncio_gc_site_is_the_users_coroutine(pg_url: str, guard: object) -> N
     GUARD.drain()
     [f] = findings("PD102")
     assert f.site is not None and f.site.line == line
+
+
+def test_watchdog_path_needs_no_lock_a_fork_could_leave_held(tmp_path: Path) -> None:
+    """A fork while the parent's watchdog held tempfile's one-time lock (resolving the
+    directory for published holds) left the child's watchdog blocked forever: PD101 went
+    missing in forked workers. instrument() now resolves it in the caller's thread."""
+    prog = script(tmp_path, """
+        import tempfile, pooldoctor
+        tempfile.tempdir = None
+        pooldoctor.instrument(log=False, exit_check=False)
+        print(tempfile.tempdir is not None)
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("POOLDOCTOR_RUNTIME_DIR",
+                                                             "XDG_RUNTIME_DIR")}
+    out = subprocess.run([sys.executable, str(prog)], capture_output=True, text=True,
+                         timeout=60, check=False, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"

@@ -19,6 +19,7 @@ import socket
 import stat
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -78,12 +79,23 @@ class Publisher:
         self._written_at = 0.0
         self._pid = 0
         self.writes = 0
+        self._lock = threading.Lock()
+        self._closed_pid = -1
 
     def path(self) -> str:
         return os.path.join(self.directory or runtime_dir(), f"{os.getpid()}.json")
 
     def tick(self) -> None:
         """Called by the watchdog: write the file if the holds changed (or for a heartbeat)."""
+        if not self._lock.acquire(blocking=False):
+            return  # remove() is running (exit), or another tick: skip this one
+        try:
+            if self._closed_pid != os.getpid():
+                self._tick()
+        finally:
+            self._lock.release()
+
+    def _tick(self) -> None:
         now = time.monotonic()
         pid = os.getpid()
         if pid == self._pid and now - self._written_at < MIN_INTERVAL_S:
@@ -113,13 +125,26 @@ class Publisher:
         os.replace(tmp, path)
         self.writes += 1
 
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock (the parent's may have been held mid-write)."""
+        self._lock = threading.Lock()
+
     def remove(self) -> None:
-        """Remove this process's file (at exit); never raises."""
+        """Remove this process's file (at exit) and write no more; never raises.
+
+        The watchdog thread still runs during ``atexit``: the lock waits for a write in
+        progress, and the closed mark stops the next one from bringing the file back.
+        """
+        locked = self._lock.acquire(timeout=2.0)  # a fork may have copied a held lock
         try:
+            self._closed_pid = os.getpid()
             if self._pid == os.getpid():
                 os.unlink(self.path())
         except OSError:
             pass
+        finally:
+            if locked:
+                self._lock.release()
 
 
 def _hold(h: Any) -> dict[str, Any]:
@@ -149,9 +174,14 @@ def install(guard: Any) -> Publisher | None:
     global _publisher
     if os.environ.get(OFF_ENV):
         return None
+    # Resolve the temporary directory here, in the caller's thread: tempfile computes it
+    # once under a module lock, and a fork while the watchdog held that lock would leave
+    # the child's watchdog blocked on it forever.
+    tempfile.gettempdir()
     if _publisher is None:
         _publisher = Publisher(guard)
         atexit.register(_publisher.remove)
+        os.register_at_fork(after_in_child=_publisher.after_fork)
     if _publisher.tick not in guard.tick_hooks:
         guard.tick_hooks.append(_publisher.tick)
     return _publisher
