@@ -51,6 +51,7 @@ def instrument(
 
     GUARD.configure(options)
     GUARD.pool_infos = sa.pool_infos
+    sa.set_repair_mode(options.fork_safety == "repair")
     if engine is None:
         sa.install_global()
         if drivers:

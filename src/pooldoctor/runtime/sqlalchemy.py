@@ -106,8 +106,8 @@ def adopt_pool(pool: Pool, url: str | None = None, name: str | None = None) -> P
         if name:
             info.name = name
         return info
-    if isinstance(pool, StaticPool):
-        return None
+    if isinstance(pool, StaticPool) or not isinstance(pool, Pool):
+        return None  # StaticPool: one shared connection; not a Pool: e.g. a test's mock
     with _lock:
         existing: PoolInfo | None = pool.__dict__.get("_pooldoctor")
         if existing is not None:
@@ -129,6 +129,8 @@ def _swap_class(pool: Pool) -> None:
     if sub is None:
         ns: dict[str, Any] = {"_pd_original": cls, "__module__": cls.__module__,
                               "recreate": _recreate, "__qualname__": cls.__qualname__}
+        ns["connect"] = _make_connect(cls.connect)
+        ns["_do_return_conn"] = _make_return_conn(cls._do_return_conn)
         if issubclass(cls, QueuePool):
             ns["_do_get"] = _make_do_get(cls._do_get)
         sub = type(cls.__name__, (cls,), ns)
@@ -342,38 +344,68 @@ def _pool_of_record(record: Any) -> PoolInfo | None:
 
 
 def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """The checkout event, used only with fork_safety='repair': raising DisconnectionError
+    from a checkout listener is SQLAlchemy's way to replace a connection."""
     try:
-        g = GUARD
-        if not g.active:
-            return
-        pool = proxy._pool
-        info: PoolInfo | None = pool.__dict__.get("_pooldoctor")
-        if info is None:
-            info = adopt_pool(pool)
-            if info is None:
-                return
-        d = record.__dict__
-        rpid = d.get("_pd_pid")
-        if rpid is not None and rpid != g.pid and _on_forked(record, proxy, info, rpid):
-            raise exc.DisconnectionError(
-                    f"pooldoctor: connection created in process {rpid} is not usable in "
-                    f"process {g.pid} after fork(); reconnecting")
-        if rpid is None:
-            d["_pd_pid"] = g.pid
-            d["_pd_server_id"] = server_id(record.driver_connection or dbapi_connection)
-        old: Hold | None = d.get("_pd_hold")
-        if old is not None:  # checked out again, no checkin seen: SQLAlchemy retried the
-            g.release(old)  # checkout after a listener raised DisconnectionError
-        frames = capture(1, g.options.stack_depth)
-        h = g.ledger.new(proxy, g.on_collected, CHECKOUT, info, frames, g.pid,
-                         d.get("_pd_server_id"))
-        d["_pd_hold"] = h
-        if g.observers:
-            g.observe("on_checkout", info, h)
+        _track(proxy._pool, record, proxy, dbapi_connection)
     except exc.DisconnectionError:
         raise
     except Exception:
         GUARD.internal_error("pool checkout")
+
+
+def _make_connect(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def connect(self: Any) -> Any:
+        """Pool.connect(), recording the checkout (no event: SQLAlchemy keeps its fast path)."""
+        fairy = orig(self)
+        if fairy._counter == 1 and not _via_events and GUARD.active:
+            try:
+                _track(self, fairy._connection_record, fairy, fairy.dbapi_connection)
+            except Exception:
+                GUARD.internal_error("pool checkout")
+        return fairy
+
+    return connect
+
+
+def _make_return_conn(orig: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    def _do_return_conn(self: Any, record: Any) -> None:
+        """The pool taking a connection back: every checkin, SQLAlchemy's GC path too."""
+        if not _via_events:
+            _on_checkin(None, record)
+        orig(self, record)
+
+    return _do_return_conn
+
+
+def _track(pool: Any, record: Any, proxy: Any, dbapi_connection: Any) -> None:
+    """Record a checkout: the fork check, then the hold with the checkout's stack."""
+    g = GUARD
+    if not g.active:
+        return
+    info: PoolInfo | None = pool.__dict__.get("_pooldoctor")
+    if info is None:
+        info = adopt_pool(pool)
+        if info is None:
+            return
+    d = record.__dict__
+    rpid = d.get("_pd_pid")
+    if rpid is not None and rpid != g.pid and _on_forked(record, proxy, info, rpid):
+        raise exc.DisconnectionError(
+            f"pooldoctor: connection created in process {rpid} is not usable in "
+            f"process {g.pid} after fork(); reconnecting")
+    if rpid is None:
+        d["_pd_pid"] = g.pid
+        d["_pd_server_id"] = server_id(record.driver_connection or dbapi_connection)
+    old: Hold | None = d.get("_pd_hold")
+    if old is not None:  # checked out again, no checkin seen: SQLAlchemy retried the
+        g.release(old)  # checkout after a listener raised DisconnectionError
+    frames = capture(1, g.options.stack_depth)
+    h = g.ledger.new(proxy, g.on_collected, CHECKOUT, info, frames, g.pid,
+                     d.get("_pd_server_id"))
+    d["_pd_hold"] = h
+    if g.observers:
+        g.observe("on_checkout", info, h)
 
 
 def _on_checkin(dbapi_connection: Any, record: Any) -> None:
@@ -474,9 +506,33 @@ def _on_do_connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, A
 
 
 _EVENTS = tuple[tuple[str, Callable[..., None]], ...]
-_POOL_EVENTS: _EVENTS = (("connect", _on_connect), ("checkout", _on_checkout),
-                         ("detach", _on_detach),
-                         ("checkin", _on_checkin))
+_POOL_EVENTS: _EVENTS = (("connect", _on_connect), ("detach", _on_detach))
+# Checkouts and checkins are seen by the swapped pool class (connect/_do_return_conn), which
+# keeps SQLAlchemy's checkout fast path; the events serve fork_safety='repair' only.
+_REPAIR_EVENTS: _EVENTS = (("checkout", _on_checkout), ("checkin", _on_checkin))
+_via_events = False
+
+
+def _pool_events() -> _EVENTS:
+    return _POOL_EVENTS + _REPAIR_EVENTS if _via_events else _POOL_EVENTS
+
+
+def set_repair_mode(repair: bool) -> None:
+    """Switch checkout tracking between the pool class (default) and the pool events."""
+    global _via_events
+    with _lock:
+        if repair == _via_events:
+            return
+        targets: list[Any] = list(_engine_listeners.keys())
+        if _global:
+            targets.append(Pool)
+        for target in targets:
+            for name, fn in _REPAIR_EVENTS:
+                if repair and not event.contains(target, name, fn):
+                    event.listen(target, name, fn)
+                elif not repair and event.contains(target, name, fn):
+                    event.remove(target, name, fn)
+        _via_events = repair
 _ENGINE_EVENTS: _EVENTS = (("begin", _on_begin), ("commit", _on_txn_end), ("rollback", _on_txn_end),
                   ("do_connect", _on_do_connect))
 
@@ -583,7 +639,7 @@ def install_global() -> None:
             return
         for engine in list(_engine_listeners.keys()):
             _remove_engine_listeners(engine)
-        for name, fn in _POOL_EVENTS:
+        for name, fn in _pool_events():
             event.listen(Pool, name, fn)
         for name, fn in _ENGINE_EVENTS:
             event.listen(Engine, name, fn)
@@ -612,7 +668,7 @@ def install_engine(engine: Any, name: str | None = None) -> None:
         _on_engine_created(engine, None)
         if _global or engine in _engine_listeners:
             return
-        for ev, fn in _POOL_EVENTS:
+        for ev, fn in _pool_events():
             event.listen(engine, ev, fn)
         for ev, fn in _ENGINE_EVENTS:
             event.listen(engine, ev, fn)
@@ -620,7 +676,7 @@ def install_engine(engine: Any, name: str | None = None) -> None:
 
 
 def _remove_engine_listeners(engine: Engine) -> None:
-    for ev, fn in _POOL_EVENTS + _ENGINE_EVENTS:
+    for ev, fn in _POOL_EVENTS + _REPAIR_EVENTS + _ENGINE_EVENTS:
         try:
             event.remove(engine, ev, fn)
         except Exception:
@@ -630,10 +686,11 @@ def _remove_engine_listeners(engine: Engine) -> None:
 
 def uninstall() -> None:
     """Remove every listener and patch; pools get their own class back."""
-    global _global, _orig_engine_init
+    global _global, _orig_engine_init, _via_events
     with _lock:
+        _via_events = False
         if _global:
-            for name, fn in _POOL_EVENTS:
+            for name, fn in _POOL_EVENTS + _REPAIR_EVENTS:
                 if event.contains(Pool, name, fn):
                     event.remove(Pool, name, fn)
             for name, fn in _ENGINE_EVENTS:
@@ -657,7 +714,7 @@ def ensure_global_listeners() -> None:
     """Re-add the class-level listeners if someone cleared them (e.g. a test teardown)."""
     if not _global:
         return
-    for name, fn in _POOL_EVENTS:
+    for name, fn in _pool_events():
         if not event.contains(Pool, name, fn):
             event.listen(Pool, name, fn)
     for name, fn in _ENGINE_EVENTS:
