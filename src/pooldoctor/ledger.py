@@ -13,7 +13,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from types import CodeType
 from typing import Any
 
 from .sites import Frames
@@ -66,9 +65,6 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
 
     def age(self, now: float | None = None) -> float:
         return (time.monotonic() if now is None else now) - self.since
-
-    def site_key(self) -> tuple[CodeType, int] | None:
-        return self.frames[0] if self.frames else None
 
     def describe(self) -> dict[str, Any]:
         """Plain data about this hold, for findings, the pytest plugin and publishing."""

@@ -178,8 +178,3 @@ def site_of(frames: Frames) -> Site | None:
 
 def format_stack(frames: Frames) -> list[Site]:
     return [Site(code.co_filename, line_of(code, lasti), code.co_name) for code, lasti in frames]
-
-
-def site_key(frames: Frames) -> tuple[CodeType, int] | None:
-    """A hashable key for the site, cheap to compute on the hot path."""
-    return frames[0] if frames else None

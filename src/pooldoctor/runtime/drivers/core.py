@@ -80,9 +80,7 @@ def open_hold(conn: Any, driver: str, server: bool = True) -> Hold | None:
             return None  # opened with no user code on the stack: not the user's connection
         h = g.ledger.new(conn, g.on_collected, CONNECTION, driver, frames, g.pid,
                          server_id(conn) if server else None)
-        conn.__dict__[HOLD] = h
-        if g.ledger.count_at(h) >= g.options.many_threshold:
-            g.check_many(h)
+        conn.__dict__[HOLD] = h  # PD108: ledger.new() already ran the per-site check
         return h
     except Exception:
         g.internal_error(f"{driver} connect")
