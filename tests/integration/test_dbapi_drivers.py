@@ -28,6 +28,8 @@ from pooldoctor.guard import GUARD
 from pooldoctor.runtime.drivers import core
 from pooldoctor.runtime.tags import process_tag
 
+from ..raw_helpers import codes, raw_holds, wait_for
+
 PG = sa.engine.make_url(
     os.environ.get("POOLDOCTOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
 MY = sa.engine.make_url(
@@ -117,24 +119,6 @@ def quiet_guard(guard: object) -> Iterator[object]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)  # psycopg 3 on unclosed connections
         yield guard
-
-
-def raw_holds() -> list[dict[str, Any]]:
-    return [h for h in pooldoctor.holds() if h["kind"] == "connection"]
-
-
-def codes() -> list[str]:
-    return [f.code for f in pooldoctor.report().findings]
-
-
-def wait_for(code: str, deadline: float = 5.0) -> pooldoctor.Finding:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        for f in pooldoctor.report().findings:
-            if f.code == code:
-                return f
-        time.sleep(0.01)
-    raise AssertionError(f"no {code} within {deadline} s: {codes()}")
 
 
 def query_one(conn: Any, sql: str) -> Any:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
-import time
 from pathlib import Path
 from sqlite3 import connect as sqlite_connect  # an old reference, taken before install
 
@@ -21,25 +20,9 @@ from pooldoctor.guard import GUARD
 from pooldoctor.runtime import dbapi
 from pooldoctor.runtime.drivers import core
 
+from ..raw_helpers import codes, raw_holds, wait_for
+
 ORIGINAL = {"connect": sqlite3.connect}  # in a dict: the rebinding changes module globals
-
-
-def raw_holds() -> list[dict]:
-    return [h for h in pooldoctor.holds() if h["kind"] == "connection"]
-
-
-def codes() -> list[str]:
-    return [f.code for f in pooldoctor.report().findings]
-
-
-def wait_for(code: str, deadline: float = 5.0) -> pooldoctor.Finding:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        for f in pooldoctor.report().findings:
-            if f.code == code:
-                return f
-        time.sleep(0.01)
-    raise AssertionError(f"no {code} within {deadline} s: {codes()}")
 
 
 def open_here(path: str = ":memory:") -> tuple[sqlite3.Connection, int]:
