@@ -1,12 +1,14 @@
 """Overhead of the runtime guard against bare SQLAlchemy, in one run.
 
 Rounds alternate bare / guarded (instrument() with the default configuration, global) so
-that machine noise hits both sides alike; the figure is the ratio of the medians. In-process
+that machine noise hits both sides alike; the figure is the median of the per-round ratios
+(each guarded round against the bare round just before it: slow drifts cancel), with the
+spread of those ratios (interquartile range). In-process
 loops (SQLite) are timed in CPU time of the benchmark thread (time.thread_time), which other
 processes on a busy machine barely disturb; the PostgreSQL round trip is timed in wall time,
 since waiting for the server is the point of that figure.
 
-    python bench/overhead.py [--cycles 20000] [--rounds 7] [--pg URL | --no-pg]
+    python bench/overhead.py [--cycles 20000] [--rounds 7] [--pg-rounds N] [--pg URL | --no-pg]
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ def measure(name: str, fn: Callable[[], None], cycles: int, rounds: int,
         guarded.append(per_cycle(fn, cycles, clock))
         pooldoctor.uninstrument()
     b, g = statistics.median(bare), statistics.median(guarded)
+    ratios = sorted(gi / bi for bi, gi in zip(bare, guarded))
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
     print(f"{name:<48} bare {b * 1e6:8.2f} us   guarded {g * 1e6:8.2f} us   "
-          f"ratio {g / b:5.3f}", flush=True)
+          f"ratio {statistics.median(ratios):5.3f} (IQR {q1:5.3f}-{q3:5.3f})", flush=True)
     return b, g
 
 
@@ -51,6 +55,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--pg-rounds", type=int, default=None,
+                    help="rounds for the PostgreSQL figure (default: --rounds)")
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--no-pg", action="store_true")
     args = ap.parse_args()
@@ -82,7 +88,8 @@ def main() -> int:
                 c.exec_driver_sql("SELECT 1")
 
         measure("postgresql: connect + SELECT 1 + close (wall)", pg_select,
-                max(args.cycles // 10, 500), args.rounds, clock=time.perf_counter)
+                max(args.cycles // 10, 500), args.pg_rounds or args.rounds,
+                clock=time.perf_counter)
         pg.dispose()
     return 0
 

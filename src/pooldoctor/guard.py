@@ -20,7 +20,7 @@ from typing import Any, Literal
 from .findings import Finding, Site, utc_iso
 from .ledger import CHECKOUT, Hold, Ledger
 from .sinks import EVENTS_ENV, Callback, Collector, JsonLinesSink, logger
-from .sites import DEFAULT_DEPTH, format_stack, site_of
+from .sites import DEFAULT_DEPTH, format_stack, site_of, thread_stack, walker
 
 
 @dataclass
@@ -63,6 +63,7 @@ class Guard:
 
     def __init__(self) -> None:
         self.options = Options()
+        self.walk = walker(self.options.stack_depth)  # stack capture from a user frame
         self.ledger = Ledger()
         self.collector = Collector()
         self.collected: collections.deque[Hold] = collections.deque()
@@ -92,6 +93,7 @@ class Guard:
     def configure(self, options: Options) -> None:
         options.validate()
         self.options = options
+        self.walk = walker(options.stack_depth)
         self.ledger.many_threshold = options.many_threshold
         self.ledger.on_many = self.check_many
         path = options.events_path or os.environ.get(EVENTS_ENV)
@@ -205,13 +207,15 @@ class Guard:
 
     def release(self, h: Hold) -> None:
         """A hold ended normally (checkin or close)."""
-        if not self.ledger.remove(h):
-            return
-        if h.reported:
-            age = h.age()
-            logger.info("pooldoctor: %s at %s, reported held too long, came back after %s "
-                        "(unleaked)", what_held(h), _short(h), fmt_s(age))
-            self.note("PD101", h, returned_count=1, last_returned_after_s=round(age, 3))
+        if self.ledger.remove(h) and h.reported:
+            self.unleaked(h)
+
+    def unleaked(self, h: Hold) -> None:
+        """A hold reported as held too long (PD101) came back: say so."""
+        age = h.age()
+        logger.info("pooldoctor: %s at %s, reported held too long, came back after %s "
+                    "(unleaked)", what_held(h), _short(h), fmt_s(age))
+        self.note("PD101", h, returned_count=1, last_returned_after_s=round(age, 3))
 
     def on_collected(self, h: Hold) -> None:
         """Weak-reference callback: the user's object died. GC context: enqueue only."""
@@ -253,25 +257,42 @@ class Guard:
                    f"{fmt_s(h.age())} after it was opened")
         self.emit(self.finding_for("PD102", h, msg))
 
-    def check_many(self, h: Hold) -> None:
-        """PD108 when one site holds ``many_threshold`` or more at once (then at each doubling)."""
-        n = self.ledger.count_at(h)
-        if n < self.options.many_threshold:
+    def check_sites(self, holds: list[Hold]) -> None:
+        """PD108 for pool checkouts (counted here, at each watchdog pass, to keep checkouts
+        cheap; raw connections are checked as they open), and re-arming of the sites whose
+        pile-up has drained."""
+        counts: dict[Any, int] = {}
+        first: dict[Any, Hold] = {}
+        for h in holds:
+            if not h.ended:
+                key = h.key
+                counts[key] = counts.get(key, 0) + 1
+                first.setdefault(key, h)
+        threshold = self.options.many_threshold
+        for key in list(self._many_levels):
+            if counts.get(key, 0) < threshold / 2:
+                self._many_levels.pop(key, None)
+        for key, n in counts.items():
+            if n >= max(self._many_levels.get(key, 0) * 2, threshold):
+                self.check_many(first[key], n)
+
+    def check_many(self, h: Hold, seen: int) -> None:
+        """PD108 when one site holds ``many_threshold`` or more at once (then at each doubling);
+        ``seen`` is the caller's count for the site (checked before counting again)."""
+        key = h.key
+        if seen < max(self._many_levels.get(key, 0) * 2, self.options.many_threshold):
             return
         if self.collected:  # garbage-collected holds wait in the ledger for the next drain;
             self.drain()  # they are not held any more (not a GC context: safe to drain)
-            n = self.ledger.count_at(h)
-            if n < self.options.many_threshold:
-                return
-        key = h.key
+        same = [x for x in self.ledger.holds() if not x.ended and x.key == key]
+        n = len(same)
         level = self._many_levels.get(key, 0)
         if n < max(level * 2, self.options.many_threshold):
             return
         self._many_levels[key] = n
-        same = [x for x in self.ledger.holds() if x.key == key and not x.ended]
         oldest = min((x.since for x in same), default=h.since)
         span = max(time.monotonic() - oldest, 1e-3)
-        rate = len(same) / span
+        rate = n / span
         noun = "connections checked out" if h.kind == CHECKOUT else "connections open"
         growth = (f"growing {rate:.1f}/s over {fmt_s(span)}" if span >= 1.0
                   else f"all taken within {span * 1000:.0f} ms")
@@ -310,15 +331,13 @@ class Guard:
                     self.internal_error("tick hook")
 
     def tick(self) -> None:
-        """One pass: collected holds, then thresholds."""
+        """One pass: collected holds, sites holding many, then thresholds."""
         self.drain()
         o = self.options
         now = time.monotonic()
-        if self._many_levels:  # re-arm PD108 for sites whose pile-up has drained
-            for key in list(self._many_levels):
-                if self.ledger.count_key(key) < o.many_threshold / 2:
-                    self._many_levels.pop(key, None)
-        for h in self.ledger.holds():
+        holds = self.ledger.holds()
+        self.check_sites(holds)
+        for h in holds:
             if h.ended:
                 continue
             age = now - h.since
@@ -332,12 +351,27 @@ class Guard:
             ts = h.txn_since
             if ts is not None and not h.txn_reported and now - ts >= o.transaction_threshold:
                 h.txn_reported = True
-                frames = h.txn_frames or h.frames
-                self.emit(self.finding_for(
-                    "PD107", h,
-                    f"transaction open for {fmt_s(now - ts)}, begun at "
-                    f"{_short_frames(frames)} (threshold {o.transaction_threshold:g} s)",
-                    frames=frames, threshold_s=o.transaction_threshold))
+                self.emit(self.long_transaction(h, now - ts))
+
+    def long_transaction(self, h: Hold, age: float) -> Finding:
+        """PD107 for ``h``: where the transaction began, and where its thread is now."""
+        o = self.options
+        if h.txn_frames:
+            frames, where = h.txn_frames, f"begun at {_short_frames(h.txn_frames)}"
+        else:
+            frames, where = h.frames, f"on the connection checked out at {_short(h)}"
+        details: dict[str, Any] = {"threshold_s": o.transaction_threshold}
+        now_at = ""
+        if h.task is None and h.pid == self.pid:  # a thread (a task's thread runs the loop)
+            stack = thread_stack(h.thread_id, o.stack_depth)
+            if stack:
+                details["thread_now"] = [s.to_dict() for s in format_stack(stack)]
+                now_at = f"; its thread is now at {_short_frames(stack)}"
+        return self.finding_for(
+            "PD107", h,
+            f"transaction open for {fmt_s(age)} {where} (threshold "
+            f"{o.transaction_threshold:g} s){now_at}",
+            frames=frames, **details)
 
     # ------------------------------------------------------------------ exit
 

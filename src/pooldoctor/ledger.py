@@ -28,30 +28,35 @@ CONNECTION = "connection"  # a raw DB-API connection, open until close()
 class Hold(weakref.ref):  # type: ignore[type-arg]
     """One live checkout or open raw connection.
 
-    Created with ``Hold(obj, callback)`` and filled in by :meth:`Ledger.new`; attributes are
-    set directly (no ``__init__``) because this is on the hot path.
+    Created with ``Hold(obj, callback)`` and filled in by its creator; attributes are set
+    directly (no ``__init__``) because checkouts are on the hot path.
     """
 
     # Rarely-changed fields are class-level defaults (assigned per instance only when they
     # change, into the lazily created __dict__): fewer stores on the hot path.
-    __slots__ = ("__dict__", "frames", "id", "key", "kind", "pid", "pool", "since", "thread_id")
+    __slots__ = ("__dict__", "frames", "id", "pid", "pool", "since", "thread_id")
 
     id: int
-    kind: str
     pool: Any  # PoolInfo for checkouts, a driver label (str) for raw connections
     frames: Frames
-    key: tuple[int, int] | None  # the site's identity, see site_id()
     since: float  # time.monotonic()
     thread_id: int
     pid: int
+    kind: str = CHECKOUT
     task: str | None = None
     server_id: int | None = None
     reported: bool = False  # PD101 already reported for this hold
     txn_since: float | None = None
-    txn_frames: Frames | None = None
+    txn_frames: Frames | None = None  # None: begun where the hold began (frames)
+    txn_begun: bool = False  # a transaction was begun on this hold before
     txn_reported: bool = False
     ended: bool = False
     extra: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> tuple[int, int] | None:
+        """The site's identity (see :func:`site_id`); computed when grouping, not at checkout."""
+        return site_id(self.frames)
 
     @property
     def wall(self) -> float:
@@ -113,42 +118,62 @@ def site_id(frames: Frames) -> tuple[int, int] | None:
     """
     if not frames:
         return None
-    code, lasti = frames[0]
-    return (id(code), lasti)
+    return (id(frames[0]), frames[1])
+
+
+def _by_id(h: Hold) -> int:
+    return h.id
 
 
 class Ledger:
-    """The live holds of this process, plus a per-site count of what is held right now."""
+    """The live holds of this process.
+
+    Pool checkouts live in their pool's own table (``PoolInfo.holds``, a dict by hold id),
+    added and removed without a lock: a single dict store or pop is atomic, and a checkout
+    must cost little. Raw connections (whose ``connect()`` costs milliseconds) live in the
+    ledger's own table under a lock, with a per-site count for an immediate PD108 check.
+    """
 
     def __init__(self) -> None:
-        self._holds: dict[int, Hold] = {}
+        self._raw: dict[int, Hold] = {}
+        self._owners: weakref.WeakSet[Any] = weakref.WeakSet()  # objects with .holds tables
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._per_site: dict[Any, int] = {}
-        self.last_id = 0
-        # PD108: called (outside the lock) when a site reaches many_threshold holds
+        # PD108: called (outside the lock) when a site reaches many_threshold raw holds
         self.many_threshold = 10
-        self.on_many: Callable[[Hold], None] | None = None
+        self.on_many: Callable[[Hold, int], None] | None = None
+
+    @property
+    def next_id(self) -> Callable[[], int]:
+        """The id source shared by every table (ids only grow: the pytest plugin relies on it)."""
+        return self._ids.__next__
+
+    @property
+    def last_id(self) -> int:
+        """The id of the latest hold created (0 before the first)."""
+        return int(repr(self._ids)[6:-1]) - 1  # repr is "count(N)", N the next id
+
+    def add_table(self, owner: Any) -> None:
+        """Include ``owner.holds`` (a dict of hold id to hold) in :meth:`holds`."""
+        self._owners.add(owner)
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's holds are not ours; start afresh."""
-        self._holds = {}
+        self._raw = {}
         self._per_site = {}
         self._lock = threading.Lock()
+        for owner in list(self._owners):
+            owner.holds.clear()
 
     def new(self, obj: Any, callback: Callable[[Hold], None], kind: str, pool: Any,
             frames: Frames, pid: int, server_id: int | None = None) -> Hold:
-        """Create a hold on ``obj`` and add it to the ledger; returns the hold.
-
-        For checkouts, ``pool`` is a PoolInfo whose counters (checkouts, checked_out,
-        peak_checked_out, hold_s_total) are kept here, under the ledger's one lock.
-        """
+        """Create the hold of a raw connection and add it to the ledger; returns the hold."""
         h = Hold(obj, callback)
         h.id = hid = next(self._ids)
         h.kind = kind
         h.pool = pool
         h.frames = frames
-        h.key = key = site_id(frames)
         h.since = _monotonic()
         h.thread_id = _get_ident()
         h.pid = pid
@@ -157,51 +182,44 @@ class Ledger:
         aio = _modules.get("asyncio")
         if aio is not None and aio._get_running_loop() is not None:
             h.task = current_task_name()
+        key = h.key
         with self._lock:
-            self._holds[hid] = h
+            self._raw[hid] = h
             at_site = self._per_site[key] = self._per_site.get(key, 0) + 1
-            if kind is CHECKOUT:  # pool counters, under the same lock
-                pool.checkouts += 1
-                n = pool.checked_out = pool.checked_out + 1
-                if n > pool.peak_checked_out:
-                    pool.peak_checked_out = n
-        self.last_id = hid
         if at_site >= self.many_threshold and self.on_many is not None:
-            self.on_many(h)
+            self.on_many(h, at_site)
         return h
 
     def remove(self, h: Hold) -> bool:
         """Remove a hold; False when it was already gone."""
+        if h.kind is CHECKOUT:
+            info = h.pool
+            if info.holds.pop(h.id, None) is None:
+                return False
+            held = _monotonic() - h.since
+            info.hold_s_total += held  # one load-add-store: no thread switch inside
+            return True
         key = h.key
         with self._lock:
-            if self._holds.pop(h.id, None) is None:
+            if self._raw.pop(h.id, None) is None:
                 return False
             n = self._per_site.get(key, 1) - 1
             if n <= 0:
                 self._per_site.pop(key, None)
             else:
                 self._per_site[key] = n
-            if h.kind is CHECKOUT:
-                pool = h.pool
-                pool.checked_out -= 1
-                pool.hold_s_total += _monotonic() - h.since
         return True
-
-    def count_at(self, h: Hold) -> int:
-        """How many holds the site of ``h`` has right now."""
-        return self._per_site.get(h.key, 0)
-
-    def count_key(self, key: Any) -> int:
-        """How many holds the site with this key (see :func:`site_id`) has right now."""
-        return self._per_site.get(key, 0)
 
     def holds(self) -> list[Hold]:
         """A snapshot of the live holds, oldest first."""
-        with self._lock:
-            return list(self._holds.values())
+        out = list(self._raw.copy().values())
+        for owner in list(self._owners):
+            out.extend(owner.holds.copy().values())  # copy(): atomic, even if a collection
+        out.sort(key=_by_id)  # during the copy returns a connection to the same pool
+        return out
 
     def __len__(self) -> int:
-        return len(self._holds)
+        return len(self._raw) + sum(len(o.holds) for o in list(self._owners))
 
     def since(self, hold_id: int) -> list[Hold]:
         """Live holds created after ``hold_id`` (for the pytest plugin's per-test check)."""

@@ -1,7 +1,8 @@
 """Cheap stack capture and the user-frame filter.
 
-A stack is captured as a tuple of ``(code, lasti)`` pairs (the code object and the offset of
-the instruction running in it), from the first *user* frame outwards. ``f_lasti`` costs a
+A stack is captured as a flat tuple ``(code, lasti, code, lasti, ...)`` (each frame's code
+object and the offset of the instruction running in it), from the first *user* frame outwards,
+by a walk written out for the configured depth (a loop costs twice as much). ``f_lasti`` costs a
 fraction of ``f_lineno`` (which decodes the line table); lines are resolved, and anything is
 formatted, only when a finding is reported. A frame is not user code when it
 belongs to pooldoctor, SQLAlchemy, a database driver, greenlet or the standard library.
@@ -12,11 +13,13 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+from collections.abc import Callable
 from types import CodeType, FrameType
+from typing import Any
 
 from .findings import Site
 
-Frames = tuple[tuple[CodeType, int], ...]
+Frames = tuple[Any, ...]  # flat: code, lasti, code, lasti, ... (first user frame first)
 
 DEFAULT_DEPTH = 8
 
@@ -75,7 +78,7 @@ def _classify(filename: str) -> bool:
     if filename.startswith("<"):
         # exec'd user code (<string>, <stdin>) is the user's; generated wrappers
         # (<frozen ...>, <sqlalchemy generated ...>, <decorator-gen-1>) are not.
-        return filename not in ("<string>", "<stdin>", "<console>")  # see _is_internal_frame
+        return filename not in ("<string>", "<stdin>", "<console>")  # see is_internal_frame
     path = filename if os.path.isabs(filename) else os.path.abspath(filename)
     parts = path.split(os.sep)
     for marker in _SITE_DIRS:
@@ -91,7 +94,13 @@ def _classify(filename: str) -> bool:
     return path.startswith(_PREFIXES)
 
 
-def _is_internal_frame(f: FrameType) -> bool:
+def known_files() -> Callable[[str], bool | None]:
+    """The cache of :func:`is_internal_file` as a lookup: True or False for a file name
+    judged before, None for one not seen yet (then ask :func:`is_internal_frame`)."""
+    return _cache.get
+
+
+def is_internal_frame(f: FrameType) -> bool:
     """Like :func:`is_internal_file`; code generated with exec() (``<string>``) is judged by
     the module it was generated for (SQLAlchemy 2.0 builds decorators that way)."""
     filename = f.f_code.co_filename
@@ -116,24 +125,55 @@ def capture(skip: int = 1, depth: int = DEFAULT_DEPTH) -> Frames:
     while f is not None:
         internal = get(f.f_code.co_filename)
         if internal is None:
-            internal = _is_internal_frame(f)
+            internal = is_internal_frame(f)
         if not internal:
             break
         f = f.f_back
     if f is None:
         f = _parent_greenlet_frame()
-        while f is not None and _is_internal_frame(f):
+        while f is not None and is_internal_frame(f):
             f = f.f_back
         if f is None:
             return ()
-    out: list[tuple[CodeType, int]] = []
-    append = out.append
-    for _ in range(depth):
-        append((f.f_code, f.f_lasti))
+    return walker(depth)(f)
+
+
+_walkers: dict[int, Callable[[FrameType], Frames]] = {}
+
+
+def walker(depth: int) -> Callable[[FrameType], Frames]:
+    """A function taking a frame and returning its stack, up to ``depth`` frames (Frames).
+
+    Written out without a loop (generated once per depth): this runs at every checkout.
+    """
+    fn = _walkers.get(depth)
+    if fn is None:
+        lines = ["def walk(f):"]
+        names: list[str] = []
+        for i in range(depth):
+            names += [f"c{i}", f"l{i}"]
+            lines.append(f"    c{i} = f.f_code; l{i} = f.f_lasti")
+            if i < depth - 1:  # f_back creates the parent's frame object: not one too many
+                lines.append("    f = f.f_back")
+                lines.append(f"    if f is None: return ({', '.join(names)},)")
+        lines.append(f"    return ({', '.join(names)},)")
+        ns: dict[str, Any] = {}
+        exec(compile("\n".join(lines), f"<pooldoctor stack walk {depth}>", "exec"), ns)
+        fn = _walkers[depth] = ns["walk"]
+    return fn
+
+
+def pairs(frames: Frames) -> list[tuple[CodeType, int]]:
+    """The ``(code, lasti)`` pairs of a captured stack."""
+    return list(zip(frames[::2], frames[1::2]))
+
+
+def thread_stack(thread_id: int, depth: int = DEFAULT_DEPTH) -> Frames:
+    """Where another thread is right now: its stack from its first user frame (or ())."""
+    f: FrameType | None = sys._current_frames().get(thread_id)
+    while f is not None and is_internal_frame(f):
         f = f.f_back
-        if f is None:
-            break
-    return tuple(out)
+    return walker(depth)(f) if f is not None else ()
 
 
 def _parent_greenlet_frame() -> FrameType | None:
@@ -172,9 +212,10 @@ def site_of(frames: Frames) -> Site | None:
     """The site (first user frame) of a captured stack."""
     if not frames:
         return None
-    code, lasti = frames[0]
+    code, lasti = frames[0], frames[1]
     return Site(code.co_filename, line_of(code, lasti), code.co_name)
 
 
 def format_stack(frames: Frames) -> list[Site]:
-    return [Site(code.co_filename, line_of(code, lasti), code.co_name) for code, lasti in frames]
+    return [Site(code.co_filename, line_of(code, lasti), code.co_name)
+            for code, lasti in pairs(frames)]

@@ -465,14 +465,21 @@ def _everyday(engine: sa.Engine) -> list[str]:
     return seen
 
 
-BREAKS = {
-    "observer": lambda mp: GUARD.observers.append(Broken()),
-    "capture": lambda mp: mp.setattr(pdsa, "capture", _boom),
-    "ledger.new": lambda mp: mp.setattr(GUARD.ledger, "new", _boom),
-    "release": lambda mp: mp.setattr(GUARD, "release", _boom),
-    "emit": lambda mp: mp.setattr(GUARD.collector, "add", _boom),
-    "server_id": lambda mp: mp.setattr(pdsa, "server_id", _boom),
-    "holders": lambda mp: mp.setattr(pdsa, "holders_summary", _boom),
+class _PopFails(dict):  # type: ignore[type-arg]
+    """A pool's table of holds that fails when a checkin takes a hold out."""
+
+    def pop(self, *args: Any) -> Any:
+        raise RuntimeError("injected failure")
+
+
+BREAKS: dict[str, Callable[[pytest.MonkeyPatch, sa.Engine], object]] = {
+    "observer": lambda mp, e: GUARD.observers.append(Broken()),
+    "capture": lambda mp, e: mp.setattr(pdsa, "_getframe", _boom),
+    "hold": lambda mp, e: mp.setattr(pdsa, "Hold", _boom),
+    "checkin": lambda mp, e: mp.setattr(pdsa.stats_for(e), "holds", _PopFails()),
+    "emit": lambda mp, e: mp.setattr(GUARD.collector, "add", _boom),
+    "server_id": lambda mp, e: mp.setattr(pdsa, "server_id", _boom),
+    "holders": lambda mp, e: mp.setattr(pdsa, "holders_summary", _boom),
 }
 
 
@@ -492,7 +499,7 @@ def test_a_failing_hook_never_breaks_the_program(
     try:
         errors0 = GUARD.internal_errors
         e2 = make()
-        BREAKS[where](monkeypatch)
+        BREAKS[where](monkeypatch, e2)
         guarded = _everyday(e2)
         assert_all_slots_free(e2)
         monkeypatch.undo()

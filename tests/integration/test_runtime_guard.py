@@ -157,12 +157,26 @@ def test_pd107_long_transaction_core_and_orm(any_url: str, guard: object) -> Non
     pooldoctor.instrument(transaction_threshold=0.1, leak_threshold=30, **QUIET)
     engine = sa.create_engine(any_url)
     with engine.connect() as conn:
+        checkout_line = here() - 1
         conn.exec_driver_sql("SELECT 1")  # no transaction begun explicitly... autobegin:
+        wait_for(lambda: findings("PD107"))
+        conn.rollback()
+        # the first transaction of a checkout is told by the checkout's stack
+        [f] = findings("PD107")
+        assert f.site is not None and f.site.line == checkout_line
+        assert "on the connection checked out at" in f.message
+        # the thread holding it, and where it is now (here: waiting in this test)
+        assert "its thread is now at" in f.message
+        assert [s["function"] for s in f.details["thread_now"]][:2] == [
+            "wait_for", "test_pd107_long_transaction_core_and_orm"]
+        GUARD.collector.clear()
+        conn.exec_driver_sql("SELECT 1")  # a later transaction: its own begin site
         begin_line = here() - 1
         wait_for(lambda: findings("PD107"))
         conn.rollback()
     [f] = findings("PD107")
     assert f.site is not None and f.site.line == begin_line
+    assert f"begun at {f.site.short()}" in f.message
     GUARD.collector.clear()
     with Session(engine) as session:
         session.execute(sa.text("SELECT 1")); orm_line = here()  # noqa: E702

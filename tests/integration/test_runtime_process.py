@@ -257,8 +257,10 @@ def test_pd108_one_site_holds_many_checkouts(tmp_path: Path, guard: object) -> N
     for _ in range(4):
         open_case()
     other = engine.connect()  # another site does not count
+    GUARD.tick()  # checkouts are counted at the watchdog's pass
     assert findings("PD108") == []
     open_case()
+    GUARD.tick()
     [f] = findings("PD108")
     assert f.site is not None and (f.site.line, f.site.function) == (line, "open_case")
     assert f.details["held"] == 5
@@ -269,6 +271,7 @@ def test_pd108_one_site_holds_many_checkouts(tmp_path: Path, guard: object) -> N
     held.clear()
     for _ in range(5):
         open_case()
+    GUARD.tick()
     assert findings("PD108")[0].count == 2
     for c in held:
         c.close()
@@ -284,11 +287,14 @@ def test_failing_hook_never_breaks_checkout_or_checkin(tmp_path: Path, guard: ob
     def boom(*a: object, **k: object) -> None:
         raise RuntimeError("internal failure")
 
-    monkeypatch.setattr(GUARD.ledger, "new", boom)
+    class PopFails(dict):  # type: ignore[type-arg]
+        pop = boom
+
+    monkeypatch.setattr(guard_sa, "Hold", boom)  # checkout: the hold cannot be made
     with engine.connect() as c:
         assert c.exec_driver_sql("SELECT 1").scalar() == 1
     monkeypatch.undo()
-    monkeypatch.setattr(GUARD, "release", boom)
+    monkeypatch.setattr(guard_sa.stats_for(engine), "holds", PopFails())  # checkin fails
     for _ in range(3):  # with one slot, a lost slot would time out here
         with engine.connect() as c:
             c.exec_driver_sql("SELECT 1")

@@ -27,7 +27,8 @@ def unique(prefix: str = "pdsrv") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-def wait_for(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+def wait_for(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condition",
+             every: float = 0.05) -> Any:
     """Poll ``pred`` until it returns something truthy, or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -36,7 +37,7 @@ def wait_for(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condit
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 # ----------------------------------------------------------------------------- drivers
@@ -276,9 +277,12 @@ def test_mysql_snapshot_sees_exactly_the_known_connections(
                 cur.execute(f"KILL QUERY {my_id(busy)}")
 
         with sleeping(run, cancel):
+            # INNODB_TRX is a cache that InnoDB refreshes only when it was last read more than
+            # 0.1 s ago: a faster poll would keep reading the same stale rows
             snap = wait_for(lambda: (s := mysql_probe.snapshot()) and any(
-                c.id == my_id(busy) and c.state == ACTIVE for c in s.conns) and s,
-                what="the SLEEP to show as active")
+                c.id == my_id(busy) and c.state == ACTIVE for c in s.conns) and any(
+                c.id == my_id(txn) and c.state == IDLE_TXN for c in s.conns) and s,
+                what="the SLEEP to show as active and the transaction as open", every=0.15)
             t1 = time.time()
             ours = mine(snap, ids)
             assert set(ours) == ids

@@ -1,10 +1,13 @@
-"""The runtime guard's wiring into SQLAlchemy: pool events, engines, transactions.
+"""The runtime guard's wiring into SQLAlchemy: pools, engines, transactions.
 
-- Checkout/checkin: pool events (``checkout`` gives the proxy; the hold is stashed on the
-  connection record and popped at ``checkin``).
+- Checkouts and checkins: a subclass of the pool's class, swapped in as ``pool.__class__``
+  (it survives ``dispose()``, which rebuilds the pool with ``self.__class__``), overrides
+  ``connect()`` and ``_return_conn()``. No pool event: SQLAlchemy keeps its checkout fast
+  path. The hold is stashed on the connection record from checkout to checkin.
 - Garbage-collected proxies: the hold is a weak reference to the proxy (see ledger.py).
-- Timeouts and waits: a subclass of the pool's class, swapped in as ``pool.__class__`` (it
-  survives ``dispose()``, which rebuilds the pool with ``self.__class__``), wraps ``_do_get``.
+- Timeouts: ``connect()`` adds the holders to the message (PD103). Waits: the pool's queue
+  gets a subclass too, timing the gets that may block.
+- ``detach()`` and new connections: the pool's ``detach`` and ``connect`` events.
 - Engines: ``Engine.__init__`` is wrapped while the guard is global; ``instrument(engine)``
   adopts one engine.
 - Transactions: the engine's ``begin``/``commit``/``rollback`` events.
@@ -12,31 +15,49 @@
 
 from __future__ import annotations
 
+import asyncio  # imported by SQLAlchemy already
 import contextlib
 import functools
 import gc
 import inspect
+import itertools
 import os
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, cast
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool, QueuePool, StaticPool
+from sqlalchemy.pool.base import _ConnectionFairy
 
 from ..findings import Finding
 from ..guard import GUARD, fmt_s
-from ..ledger import CHECKOUT, Hold
-from ..sites import capture, format_stack, site_of
+from ..ledger import Hold, current_task_name
+from ..sites import capture, format_stack, is_internal_frame, known_files, site_of
 from ..urls import mask_url
 from .server_ids import server_id
 
+_getframe = sys._getframe
+_get_running_loop = asyncio._get_running_loop
+_monotonic = time.monotonic
+_get_ident = threading.get_ident
+_next_id = GUARD.ledger.next_id
+_on_collected = GUARD.on_collected
+
 
 class PoolInfo:
-    """What the guard knows and counts about one pool (kept across ``dispose()``)."""
+    """What the guard knows and counts about one pool (kept across ``dispose()``).
+
+    ``holds`` is the pool's table of live checkouts (hold id -> hold), part of the ledger.
+    The counters are statistics for the metrics and the advisor; the hot path updates them
+    without a lock, each with one atomic step (a dict store or pop, ``next()`` on a counter)
+    or one load-add-store with no call inside, which the GIL does not split.
+    """
 
     def __init__(self, pool: Pool, url: str | None, name: str | None = None) -> None:
         self.url = url
@@ -44,18 +65,29 @@ class PoolInfo:
         self.pool_class = type(pool).__name__
         self.pool_ref = weakref.ref(pool)
         self.lock = threading.Lock()
-        self.checkouts = 0
+        self.holds: dict[int, Hold] = {}
+        self.count_checkout = itertools.count(1).__next__
         self.timeouts = 0
         self.waits = 0
         self.waiting = 0
         self.connects = 0
         self.gc_reclaimed = 0
-        self.checked_out = 0
         self.peak_checked_out = 0
         self.max_wait_ms = 0.0
         self.wait_s_total = 0.0  # sum of the time blocking checkouts waited
         self.hold_s_total = 0.0  # sum of completed hold times (advise: Little's law)
         self.started = time.monotonic()
+
+    @property
+    def checkouts(self) -> int:
+        """Checkouts seen since the guard adopted the pool."""
+        counter = self.count_checkout.__self__  # type: ignore[attr-defined]
+        return int(repr(counter)[6:-1]) - 1  # repr is "count(N)", N the next value
+
+    @property
+    def checked_out(self) -> int:
+        """Connections checked out right now (the live holds of this pool)."""
+        return len(self.holds)
 
     @property
     def label(self) -> str:
@@ -115,6 +147,7 @@ def adopt_pool(pool: Pool, url: str | None = None, name: str | None = None) -> P
         info = PoolInfo(pool, url, name)
         pool.__dict__["_pooldoctor"] = info
         _all_infos.append(info)
+        GUARD.ledger.add_table(info)
         _swap_class(pool)
         if isinstance(pool, QueuePool):
             _guard_queue(pool, info)
@@ -129,10 +162,11 @@ def _swap_class(pool: Pool) -> None:
     if sub is None:
         ns: dict[str, Any] = {"_pd_original": cls, "__module__": cls.__module__,
                               "recreate": _recreate, "__qualname__": cls.__qualname__}
-        ns["connect"] = _make_connect(cls.connect)
-        ns["_do_return_conn"] = _make_return_conn(cls._do_return_conn)
-        if issubclass(cls, QueuePool):
-            ns["_do_get"] = _make_do_get(cls._do_get)
+        # Pool.connect() is one call to _ConnectionFairy._checkout(): made directly, as
+        # _return_conn() calls _do_return_conn(), our methods add no call to the cycle
+        ns["connect"] = _make_connect(
+            _ConnectionFairy._checkout if cls.connect is Pool.connect else cls.connect)
+        ns["_return_conn"] = _make_return_conn(cls._return_conn)
         sub = type(cls.__name__, (cls,), ns)
         _swapped[cls] = sub
     pool.__class__ = sub
@@ -158,20 +192,6 @@ def _recreate(self: Any) -> Pool:
         if isinstance(new, QueuePool):
             _guard_queue(new, info)
     return new
-
-
-def _make_do_get(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def _do_get(self: Any) -> Any:
-        """QueuePool._do_get, adding the holders to the message of a timeout (PD103)."""
-        try:
-            return orig(self)
-        except exc.TimeoutError as e:
-            info: PoolInfo | None = self.__dict__.get("_pooldoctor")
-            if info is not None and GUARD.active:
-                _on_timeout(self, info, e)
-            raise
-
-    return _do_get
 
 
 def _make_queue_get(orig: Callable[..., Any], sync: bool) -> Callable[..., Any]:
@@ -355,31 +375,97 @@ def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
 
 
 def _make_connect(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    known = known_files()
+    is_internal = is_internal_frame
+
     def connect(self: Any) -> Any:
-        """Pool.connect(), recording the checkout (no event: SQLAlchemy keeps its fast path)."""
-        fairy = orig(self)
-        if fairy._counter == 1 and not _via_events and GUARD.active:
-            try:
+        """Pool.connect(), recording the checkout (no event: SQLAlchemy keeps its fast path).
+
+        The common case (a connection this process made, seen before) is written out here in
+        one function, without a lock: it runs at every checkout (the stack capture is
+        :func:`~pooldoctor.sites.capture`, inlined). Anything unusual goes to :func:`_track`.
+        """
+        try:
+            fairy = orig(self)
+        except exc.TimeoutError as e:  # the pool is exhausted: add the holders (PD103)
+            exhausted: PoolInfo | None = self.__dict__.get("_pooldoctor")
+            if exhausted is not None and GUARD.active:
+                _on_timeout(self, exhausted, e)
+            raise
+        if fairy._counter != 1 or not GUARD.active or _via_events:
+            return fairy
+        try:
+            g = GUARD
+            info: PoolInfo | None = self.__dict__.get("_pooldoctor")
+            d = fairy._connection_record.__dict__
+            if info is None or d.get("_pd_pid") != g.pid or "_pd_hold" in d:
                 _track(self, fairy._connection_record, fairy, fairy.dbapi_connection)
-            except Exception:
-                GUARD.internal_error("pool checkout")
+                return fairy
+            f: FrameType | None = _getframe(1)
+            while f is not None:  # to the first user frame
+                internal = known(f.f_code.co_filename)
+                if internal is False or (internal is None and not is_internal(f)):
+                    break
+                f = f.f_back
+            # no user frame here: an asyncio engine (the user's frames are on another greenlet)
+            frames = g.walk(f) if f is not None else capture(1, g.options.stack_depth)
+            h = Hold(fairy, _on_collected)
+            h.id = hid = _next_id()
+            h.pool = info
+            h.frames = frames
+            h.since = _monotonic()
+            h.thread_id = _get_ident()
+            h.pid = g.pid
+            sid = d.get("_pd_server_id")
+            if sid is not None:
+                h.server_id = sid
+            if _get_running_loop() is not None:
+                h.task = current_task_name()
+            holds = info.holds
+            holds[hid] = h
+            info.count_checkout()
+            n = len(holds)
+            if n > info.peak_checked_out:
+                info.peak_checked_out = n
+            d["_pd_hold"] = h
+            if g.observers:
+                g.observe("on_checkout", info, h)
+        except Exception:
+            GUARD.internal_error("pool checkout")
         return fairy
 
     return connect
 
 
 def _make_return_conn(orig: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-    def _do_return_conn(self: Any, record: Any) -> None:
-        """The pool taking a connection back: every checkin, SQLAlchemy's GC path too."""
-        if not _via_events:
-            _on_checkin(None, record)
-        orig(self, record)
+    base = orig is Pool._return_conn  # then call _do_return_conn as it would (one call less)
 
-    return _do_return_conn
+    def _return_conn(self: Any, record: Any) -> None:
+        """The pool taking a connection back: every checkin, SQLAlchemy's GC path too
+        (``detach()`` skips this method: the detach event ends those holds)."""
+        h: Hold | None = record.__dict__.pop("_pd_hold", None)
+        if h is not None:
+            try:
+                if h.reported or GUARD.observers or h() is None:
+                    _checkin(h)  # the careful way
+                else:
+                    info = h.pool
+                    if info.holds.pop(h.id, None) is not None:
+                        held = _monotonic() - h.since
+                        info.hold_s_total += held  # one load-add-store: no switch inside
+            except Exception:
+                _checkin_failed(h)
+        if base:
+            self._do_return_conn(record)
+        else:
+            orig(self, record)
+
+    return _return_conn
 
 
 def _track(pool: Any, record: Any, proxy: Any, dbapi_connection: Any) -> None:
-    """Record a checkout: the fork check, then the hold with the checkout's stack."""
+    """Record a checkout, the careful way: adopt the pool, check for fork(), fill in a
+    connection made before the guard started, end a hold left over from a retried checkout."""
     g = GUARD
     if not g.active:
         return
@@ -397,35 +483,67 @@ def _track(pool: Any, record: Any, proxy: Any, dbapi_connection: Any) -> None:
     if rpid is None:
         d["_pd_pid"] = g.pid
         d["_pd_server_id"] = server_id(record.driver_connection or dbapi_connection)
-    old: Hold | None = d.get("_pd_hold")
+    old: Hold | None = d.pop("_pd_hold", None)
     if old is not None:  # checked out again, no checkin seen: SQLAlchemy retried the
-        g.release(old)  # checkout after a listener raised DisconnectionError
-    frames = capture(1, g.options.stack_depth)
-    h = g.ledger.new(proxy, g.on_collected, CHECKOUT, info, frames, g.pid,
-                     d.get("_pd_server_id"))
+        _checkin(old)  # checkout after a listener raised DisconnectionError
+    _new_hold(g, info, d, proxy, capture(1, g.options.stack_depth))
+
+
+def _new_hold(g: Any, info: PoolInfo, d: dict[str, Any], fairy: Any, frames: Any) -> None:
+    """Create the hold of a checkout, put it in the pool's table and on the record."""
+    h = Hold(fairy, _on_collected)
+    h.id = hid = _next_id()
+    h.pool = info
+    h.frames = frames
+    h.since = _monotonic()
+    h.thread_id = _get_ident()
+    h.pid = g.pid
+    sid = d.get("_pd_server_id")
+    if sid is not None:
+        h.server_id = sid
+    if _get_running_loop() is not None:
+        h.task = current_task_name()
+    holds = info.holds
+    holds[hid] = h
+    info.count_checkout()
+    n = len(holds)
+    if n > info.peak_checked_out:
+        info.peak_checked_out = n
     d["_pd_hold"] = h
     if g.observers:
         g.observe("on_checkout", info, h)
 
 
-def _on_checkin(dbapi_connection: Any, record: Any) -> None:
-    h: Hold | None = None
+def _checkin(h: Hold) -> None:
+    """End the hold of a connection given back to its pool (never raises)."""
     try:
-        h = record.__dict__.pop("_pd_hold", None)
-        if h is None:
-            return
         if GUARD.observers:
             GUARD.observe("on_checkin", h.pool, h, time.monotonic() - h.since)
         if h() is None:  # the proxy is gone: SQLAlchemy's garbage-collection path
             GUARD.on_collected(h)
             return
-        GUARD.release(h)
+        info = h.pool
+        if info.holds.pop(h.id, None) is not None:
+            held = _monotonic() - h.since
+            info.hold_s_total += held
+            if h.reported:
+                GUARD.unleaked(h)
     except Exception:
-        GUARD.internal_error("pool checkin")
-        if h is not None and not h.ended:  # never leave a returned connection in the
-            h.ended = True  # ledger: it would be reported as leaked later
-            with contextlib.suppress(Exception):
-                GUARD.ledger.remove(h)
+        _checkin_failed(h)
+
+
+def _checkin_failed(h: Hold) -> None:
+    GUARD.internal_error("pool checkin")
+    if not h.ended:  # never leave a returned connection in the ledger:
+        h.ended = True  # it would be reported as leaked later
+        with contextlib.suppress(Exception):
+            GUARD.ledger.remove(h)
+
+
+def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+    h: Hold | None = record.__dict__.pop("_pd_hold", None)
+    if h is not None:
+        _checkin(h)
 
 
 def _on_detach(dbapi_connection: Any, record: Any) -> None:
@@ -466,8 +584,13 @@ def _on_forked(record: Any, proxy: Any, info: PoolInfo, rpid: int) -> bool:
 # --------------------------------------------------------------------------- transactions
 
 
-def _hold_of_connection(conn: Any) -> Hold | None:
-    fairy = getattr(conn, "_dbapi_connection", None)
+# Transactions are seen through the engine's dialect: do_begin/do_commit/do_rollback are
+# replaced on the dialect instance. The engine's begin/commit/rollback events would do, but any
+# engine event sets Engine._has_events, and SQLAlchemy then dispatches its (empty) execution
+# events at every statement: several microseconds a statement.
+
+
+def _hold_of_fairy(fairy: Any) -> Hold | None:
     rec = getattr(fairy, "_connection_record", None)
     if rec is None:
         return None
@@ -475,25 +598,77 @@ def _hold_of_connection(conn: Any) -> Hold | None:
     return h
 
 
-def _on_begin(conn: Any) -> None:
-    try:
-        h = _hold_of_connection(conn)
-        if h is not None:
-            h.txn_since = time.monotonic()
-            h.txn_frames = capture(1, GUARD.options.stack_depth)
-            h.txn_reported = False
-    except Exception:
-        GUARD.internal_error("transaction begin")
+def _make_begin(orig: Callable[[Any], None]) -> Callable[[Any], None]:
+    def do_begin(dbapi_connection: Any) -> None:
+        """The first transaction of a checkout is told by the checkout's stack (an ORM
+        Session checks out where it begins; Core code begins next to where it checked out);
+        a later one on the same checkout captures its own. A capture here would cost more
+        than the checkout's (it climbs through SQLAlchemy's execution frames)."""
+        orig(dbapi_connection)
+        try:
+            h = _hold_of_fairy(dbapi_connection)
+            if h is not None:
+                h.txn_since = _monotonic()
+                h.txn_reported = False
+                if h.txn_begun:
+                    h.txn_frames = capture(1, GUARD.options.stack_depth)
+                else:
+                    h.txn_begun = True
+        except Exception:
+            GUARD.internal_error("transaction begin")
+
+    return do_begin
 
 
-def _on_txn_end(conn: Any) -> None:
+def _make_end(orig: Callable[[Any], None]) -> Callable[[Any], None]:
+    def do_end(dbapi_connection: Any) -> None:
+        try:
+            orig(dbapi_connection)
+        finally:
+            _txn_ended(_hold_of_fairy(dbapi_connection))
+
+    return do_end
+
+
+def _txn_ended(h: Hold | None) -> None:
     try:
-        h = _hold_of_connection(conn)
-        if h is not None:
+        if h is not None and h.txn_since is not None:
             h.txn_since = None
             h.txn_frames = None
     except Exception:
         GUARD.internal_error("transaction end")
+
+
+def _on_invalidate(dbapi_connection: Any, record: Any, exception: Any) -> None:
+    """An invalidated connection's transaction is gone (no rollback will be seen)."""
+    _txn_ended(record.__dict__.get("_pd_hold"))
+
+
+_TXN_METHODS = (("do_begin", _make_begin), ("do_commit", _make_end),
+                ("do_rollback", _make_end))
+_dialects: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _wrap_dialect(dialect: Any) -> None:
+    d = dialect.__dict__
+    if "_pd_saved" in d:
+        return
+    # what the instance had of its own (usually nothing: the methods are the class's)
+    d["_pd_saved"] = {name: d[name] for name, _ in _TXN_METHODS if name in d}
+    for name, make in _TXN_METHODS:
+        d[name] = make(getattr(dialect, name))
+    _dialects.add(dialect)
+
+
+def _unwrap_dialects() -> None:
+    for dialect in list(_dialects):
+        d = dialect.__dict__
+        saved = d.pop("_pd_saved", None)
+        if saved is not None:
+            for name, _ in _TXN_METHODS:
+                d.pop(name, None)
+            d.update(saved)
+    _dialects.clear()
 
 
 def _on_do_connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
@@ -506,8 +681,9 @@ def _on_do_connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, A
 
 
 _EVENTS = tuple[tuple[str, Callable[..., None]], ...]
-_POOL_EVENTS: _EVENTS = (("connect", _on_connect), ("detach", _on_detach))
-# Checkouts and checkins are seen by the swapped pool class (connect/_do_return_conn), which
+_POOL_EVENTS: _EVENTS = (("connect", _on_connect), ("detach", _on_detach),
+                         ("invalidate", _on_invalidate))
+# Checkouts and checkins are seen by the swapped pool class (connect/_return_conn), which
 # keeps SQLAlchemy's checkout fast path; the events serve fork_safety='repair' only.
 _REPAIR_EVENTS: _EVENTS = (("checkout", _on_checkout), ("checkin", _on_checkin))
 _via_events = False
@@ -533,8 +709,7 @@ def set_repair_mode(repair: bool) -> None:
                 elif not repair and event.contains(target, name, fn):
                     event.remove(target, name, fn)
         _via_events = repair
-_ENGINE_EVENTS: _EVENTS = (("begin", _on_begin), ("commit", _on_txn_end), ("rollback", _on_txn_end),
-                  ("do_connect", _on_do_connect))
+_ENGINE_EVENTS: _EVENTS = (("do_connect", _on_do_connect),)  # a dialect event: no _has_events
 
 # --------------------------------------------------------------------------- engines
 
@@ -547,6 +722,7 @@ def _on_engine_created(engine: Engine, frames: Any = None) -> None:
     try:
         key = _engine_key(engine)
         adopt_pool(engine.pool, mask_url(engine.url))
+        _wrap_dialect(engine.dialect)
         with _lock:
             live = _engines.setdefault(key, weakref.WeakSet())
             live.add(engine)
@@ -708,6 +884,7 @@ def uninstall() -> None:
                 _restore_class(pool)
                 pool.__dict__.pop("_pooldoctor", None)
         _engines.clear()
+        _unwrap_dialects()
 
 
 def ensure_global_listeners() -> None:
