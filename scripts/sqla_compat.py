@@ -44,16 +44,7 @@ DEFAULT_TESTS = (
 
 # Tests whose outcome differs for a reason that is the guard's purpose, not a bug. Each is
 # explained in docs/reliability.md; any other difference makes the script fail.
-_HAS_EVENTS = ("asserts the private flag Engine._has_events is False on a fresh engine; the "
-               "guard's class-level begin/commit/rollback listeners (PD107) set it on every "
-               "engine")
 EXPLAINED = {
-    "test.engine.test_execute.EngineEventsTest::test_add_event_after_connect": _HAS_EVENTS,
-    "test.engine.test_execute.EngineEventsTest::"
-    "test_connection_clslevel_events[not_engine_has_events]": _HAS_EVENTS,
-    "test.engine.test_execute.EngineEventsTest::test_force_conn_events_false": _HAS_EVENTS,
-    "test.engine.test_execute.ExecuteTest::test_generative_engine_event_dispatch_hasevents":
-        _HAS_EVENTS,
     "test.engine.test_reconnect.MockReconnectTest::test_conn_reusable":
         "asserts the exact driver connect() arguments; the guard adds application_name="
         "'pooldoctor:<pid>:<prog>' (server attribution; off with POOLDOCTOR_NO_TAG=1)",

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -177,13 +178,34 @@ def test_uninstrument_restores_everything(tmp_path: Path, guard: object) -> None
     with engine.connect():
         pass
     assert type(engine.pool) is not pool_class
+    assert type(engine.pool._pool.not_empty) is not threading.Condition  # type: ignore[attr-defined]
+    assert "do_begin" in vars(engine.dialect)
     pooldoctor.uninstrument()
     assert Engine.__init__ is init
     assert type(engine.pool) is pool_class
+    assert type(engine.pool._pool.not_empty) is threading.Condition  # type: ignore[attr-defined]
+    assert not {"do_begin", "do_commit", "do_rollback"} & set(vars(engine.dialect))
     assert not sa.event.contains(Pool, "checkout", guard_sa._on_checkout)
     with engine.connect():
         assert pooldoctor.holds() == []
     assert not GUARD.active
+
+
+def test_the_guard_sets_no_engine_event_flag(tmp_path: Path) -> None:
+    """With an engine event registered, SQLAlchemy dispatches its execution events at every
+    statement: the guard registers none (a fresh process: other tests register some)."""
+    code = textwrap.dedent(f"""
+        import sqlalchemy as sa, pooldoctor
+        from sqlalchemy.engine import Engine
+        pooldoctor.instrument(log=False, exit_check=False)
+        e = sa.create_engine("sqlite:///{tmp_path / 'a.db'}")
+        with e.connect() as c:
+            c.exec_driver_sql("SELECT 1")
+        print(e._has_events, Engine._has_events, len(pooldoctor.holds()))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False", "0"]
 
 
 def test_plugin_from_url_and_from_plugins_argument(tmp_path: Path, guard: object) -> None:

@@ -5,8 +5,8 @@
   ``connect()`` and ``_return_conn()``. No pool event: SQLAlchemy keeps its checkout fast
   path. The hold is stashed on the connection record from checkout to checkin.
 - Garbage-collected proxies: the hold is a weak reference to the proxy (see ledger.py).
-- Timeouts: ``connect()`` adds the holders to the message (PD103). Waits: the pool's queue
-  gets a subclass too, timing the gets that may block.
+- Timeouts: ``connect()`` adds the holders to the message (PD103). Waits: the ``wait()`` of
+  the pool queue's ``not_empty`` condition is timed (its class is swapped too).
 - ``detach()`` and new connections: the pool's ``detach`` and ``connect`` events.
 - Engines: ``Engine.__init__`` is wrapped while the guard is global; ``instrument(engine)``
   adopts one engine.
@@ -70,6 +70,7 @@ class PoolInfo:
         self.timeouts = 0
         self.waits = 0
         self.waiting = 0
+        self.waited: dict[int, float] = {}  # thread id -> seconds waited in its checkout
         self.connects = 0
         self.gc_reclaimed = 0
         self.peak_checked_out = 0
@@ -180,7 +181,12 @@ def _restore_class(pool: Pool) -> None:
     qorig = getattr(type(q), "_pd_original", None)
     if q is not None and qorig is not None:
         q.__class__ = qorig
+    if q is not None:
         q.__dict__.pop("_pd_info", None)
+        cond = getattr(q, "not_empty", None)
+        if type(cond) is _TimedCondition:
+            cond.__class__ = threading.Condition  # type: ignore[assignment]
+            cond.__dict__.pop("_pd_info", None)
 
 
 def _recreate(self: Any) -> Pool:
@@ -224,15 +230,55 @@ def _timed_get(orig: Callable[..., Any], q: Any, block: bool, timeout: float | N
         _after_wait(info, waited, timed_out)
 
 
+class _TimedCondition(threading.Condition):
+    """The class swapped onto a pool queue's ``not_empty`` condition: its ``wait()`` is where
+    a checkout blocks on an empty pool, so a checkout that does not block costs nothing."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        info: PoolInfo | None = self.__dict__.get("_pd_info")
+        if info is None or not GUARD.active:
+            return threading.Condition.wait(self, timeout)
+        t0 = time.perf_counter()
+        with info.lock:
+            info.waiting += 1
+        try:
+            return threading.Condition.wait(self, timeout)
+        finally:
+            waited = time.perf_counter() - t0
+            tid = _get_ident()
+            with info.lock:  # reported by connect(), once the queue's lock is let go
+                info.waiting -= 1
+                info.wait_s_total += waited
+                info.waited[tid] = info.waited.get(tid, 0.0) + waited
+
+
+def _report_wait(info: PoolInfo, timed_out: bool) -> None:
+    """After a checkout: report the time this thread waited in it (see _TimedCondition)."""
+    try:
+        with info.lock:
+            waited = info.waited.pop(_get_ident(), None)
+    except Exception:
+        GUARD.internal_error("pool wait")
+        return
+    if waited is not None:
+        _after_wait(info, waited, timed_out)
+
+
 _swapped_queues: dict[type, type] = {}
 
 
 def _guard_queue(pool: Any, info: PoolInfo) -> None:
-    """Swap the class of a QueuePool's queue for one that times blocking gets."""
+    """Time the blocking gets of a QueuePool's queue: the sync queue's ``not_empty``
+    condition gets a timed ``wait()``; the asyncio queue's class a timed ``get()``."""
     q = getattr(pool, "_pool", None)
     if q is None:
         return
     q.__dict__["_pd_info"] = info
+    cond = getattr(q, "not_empty", None)
+    if type(cond) is threading.Condition or type(cond) is _TimedCondition:
+        cond.__dict__["_pd_info"] = info
+        cond.__class__ = _TimedCondition
+        return
     cls = type(q)
     if getattr(cls, "_pd_original", None) is not None:
         return
@@ -390,13 +436,16 @@ def _make_connect(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
         except exc.TimeoutError as e:  # the pool is exhausted: add the holders (PD103)
             exhausted: PoolInfo | None = self.__dict__.get("_pooldoctor")
             if exhausted is not None and GUARD.active:
+                _report_wait(exhausted, timed_out=True)
                 _on_timeout(self, exhausted, e)
             raise
+        info: PoolInfo | None = self.__dict__.get("_pooldoctor")
+        if info is not None and info.waited:  # some checkout waited: was it this one?
+            _report_wait(info, timed_out=False)
         if fairy._counter != 1 or not GUARD.active or _via_events:
             return fairy
         try:
             g = GUARD
-            info: PoolInfo | None = self.__dict__.get("_pooldoctor")
             d = fairy._connection_record.__dict__
             if info is None or d.get("_pd_pid") != g.pid or "_pd_hold" in d:
                 _track(self, fairy._connection_record, fairy, fairy.dbapi_connection)

@@ -114,7 +114,8 @@ def counting_cursors(cursor: Callable[..., Any]) -> Callable[..., Any]:
 
     def cursor_(self: Any, *args: Any, **kwargs: Any) -> Any:
         cur = cursor(self, *args, **kwargs)
-        track_cursor(self, cur)
+        if HOLD in getattr(self, "__dict__", ()):  # not a pool's connection: no hold, no count
+            track_cursor(self, cur)
         return cur
 
     return cursor_
