@@ -184,7 +184,7 @@ def test_uninstrument_restores_everything(tmp_path: Path, guard: object) -> None
     assert Engine.__init__ is init
     assert type(engine.pool) is pool_class
     assert type(engine.pool._pool.not_empty) is threading.Condition  # type: ignore[attr-defined]
-    assert not {"do_begin", "do_commit", "do_rollback"} & set(vars(engine.dialect))
+    assert not {"do_begin", "do_commit", "do_rollback", "connect"} & set(vars(engine.dialect))
     assert not sa.event.contains(Pool, "checkout", guard_sa._on_checkout)
     with engine.connect():
         assert pooldoctor.holds() == []
@@ -201,11 +201,11 @@ def test_the_guard_sets_no_engine_event_flag(tmp_path: Path) -> None:
         e = sa.create_engine("sqlite:///{tmp_path / 'a.db'}")
         with e.connect() as c:
             c.exec_driver_sql("SELECT 1")
-        print(e._has_events, Engine._has_events, len(pooldoctor.holds()))
+        print(e._has_events, Engine._has_events, e.dialect._has_events, len(pooldoctor.holds()))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == ["False", "False", "0"]
+    assert out == ["False", "False", "False", "0"]
 
 
 def test_plugin_from_url_and_from_plugins_argument(tmp_path: Path, guard: object) -> None:

@@ -634,9 +634,10 @@ def _on_forked(record: Any, proxy: Any, info: PoolInfo, rpid: int) -> bool:
 
 
 # Transactions are seen through the engine's dialect: do_begin/do_commit/do_rollback are
-# replaced on the dialect instance. The engine's begin/commit/rollback events would do, but any
-# engine event sets Engine._has_events, and SQLAlchemy then dispatches its (empty) execution
-# events at every statement: several microseconds a statement.
+# replaced on the dialect instance (and connect(), to name new connections for the server).
+# The engine's begin/commit/rollback events would do, but any engine event sets
+# Engine._has_events, and SQLAlchemy then dispatches its (empty) execution events at every
+# statement: several microseconds a statement.
 
 
 def _hold_of_fairy(fairy: Any) -> Hold | None:
@@ -693,8 +694,26 @@ def _on_invalidate(dbapi_connection: Any, record: Any, exception: Any) -> None:
     _txn_ended(record.__dict__.get("_pd_hold"))
 
 
+def _make_dialect_connect(orig: Callable[..., Any]) -> Callable[..., Any]:
+    def connect(*cargs: Any, **cparams: Any) -> Any:
+        """The dialect opening a connection: name it for the server (application_name...)."""
+        if GUARD.active:
+            try:
+                from .tags import tag_connect_params
+
+                tag_connect_params(getattr(getattr(orig, "__self__", None), "driver", ""),
+                                   cparams)
+            except Exception:
+                GUARD.internal_error("dialect connect")
+        return orig(*cargs, **cparams)
+
+    return connect
+
+
+# Not the do_connect event: any dialect event sets Dialect._has_events, and SQLAlchemy then
+# dispatches the dialect's (empty) execution events at every statement.
 _TXN_METHODS = (("do_begin", _make_begin), ("do_commit", _make_end),
-                ("do_rollback", _make_end))
+                ("do_rollback", _make_end), ("connect", _make_dialect_connect))
 _dialects: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -718,15 +737,6 @@ def _unwrap_dialects() -> None:
                 d.pop(name, None)
             d.update(saved)
     _dialects.clear()
-
-
-def _on_do_connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
-    try:
-        from .tags import tag_connect_params
-
-        tag_connect_params(getattr(dialect, "driver", ""), cparams)
-    except Exception:
-        GUARD.internal_error("do_connect")
 
 
 _EVENTS = tuple[tuple[str, Callable[..., None]], ...]
@@ -758,7 +768,6 @@ def set_repair_mode(repair: bool) -> None:
                 elif not repair and event.contains(target, name, fn):
                     event.remove(target, name, fn)
         _via_events = repair
-_ENGINE_EVENTS: _EVENTS = (("do_connect", _on_do_connect),)  # a dialect event: no _has_events
 
 # --------------------------------------------------------------------------- engines
 
@@ -866,8 +875,6 @@ def install_global() -> None:
             _remove_engine_listeners(engine)
         for name, fn in _pool_events():
             event.listen(Pool, name, fn)
-        for name, fn in _ENGINE_EVENTS:
-            event.listen(Engine, name, fn)
         if _orig_engine_init is None:
             _orig_engine_init = Engine.__init__
             Engine.__init__ = _same_signature(  # type: ignore[method-assign]
@@ -895,13 +902,11 @@ def install_engine(engine: Any, name: str | None = None) -> None:
             return
         for ev, fn in _pool_events():
             event.listen(engine, ev, fn)
-        for ev, fn in _ENGINE_EVENTS:
-            event.listen(engine, ev, fn)
         _engine_listeners[engine] = True
 
 
 def _remove_engine_listeners(engine: Engine) -> None:
-    for ev, fn in _POOL_EVENTS + _REPAIR_EVENTS + _ENGINE_EVENTS:
+    for ev, fn in _POOL_EVENTS + _REPAIR_EVENTS:
         try:
             event.remove(engine, ev, fn)
         except Exception:
@@ -918,9 +923,6 @@ def uninstall() -> None:
             for name, fn in _POOL_EVENTS + _REPAIR_EVENTS:
                 if event.contains(Pool, name, fn):
                     event.remove(Pool, name, fn)
-            for name, fn in _ENGINE_EVENTS:
-                if event.contains(Engine, name, fn):
-                    event.remove(Engine, name, fn)
             _global = False
         if _orig_engine_init is not None:
             Engine.__init__ = _orig_engine_init  # type: ignore[method-assign]
@@ -943,9 +945,6 @@ def ensure_global_listeners() -> None:
     for name, fn in _pool_events():
         if not event.contains(Pool, name, fn):
             event.listen(Pool, name, fn)
-    for name, fn in _ENGINE_EVENTS:
-        if not event.contains(Engine, name, fn):
-            event.listen(Engine, name, fn)
 
 
 def all_infos() -> list[PoolInfo]:
