@@ -264,7 +264,27 @@ def test_pd109_wait_and_no_wait(tmp_path: Path, guard: object) -> None:
     release.join()
     [f] = findings("PD109")
     assert f.details["waited_ms"] >= 50
+    assert f.site is not None and f.site.function == "test_pd109_wait_and_no_wait"
     assert pooldoctor.report().pools[-1]["waits"] == 1
+
+
+def test_a_wait_outside_a_checkout_is_no_checkouts_wait(tmp_path: Path, guard: object) -> None:
+    """Waits are timed in the pool queue; one that was not a checkout's (the queue used
+    directly) is not reported at this thread's next checkout."""
+    import queue
+
+    from sqlalchemy.util import queue as sa_queue
+
+    pooldoctor.instrument(wait_threshold=0.05, **QUIET)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}", pool_size=1, max_overflow=0)
+    held = engine.connect()
+    with pytest.raises((sa_queue.Empty, queue.Empty)):
+        engine.pool._pool.get(True, 0.1)  # type: ignore[attr-defined]
+    held.close()
+    with engine.connect():
+        pass
+    assert findings("PD109") == []
+    assert pooldoctor.report().pools[-1]["waits"] == 0
 
 
 def test_pd108_one_site_holds_many_checkouts(tmp_path: Path, guard: object) -> None:

@@ -252,15 +252,16 @@ class _TimedCondition(threading.Condition):
                 info.waited[tid] = info.waited.get(tid, 0.0) + waited
 
 
-def _report_wait(info: PoolInfo, timed_out: bool) -> None:
-    """After a checkout: report the time this thread waited in it (see _TimedCondition)."""
+def _report_wait(info: PoolInfo, timed_out: bool | None) -> None:
+    """After a checkout: report the time this thread waited in it (see _TimedCondition);
+    ``timed_out=None`` drops it (a wait that was not a checkout's)."""
     try:
         with info.lock:
             waited = info.waited.pop(_get_ident(), None)
     except Exception:
         GUARD.internal_error("pool wait")
         return
-    if waited is not None:
+    if waited is not None and timed_out is not None:
         _after_wait(info, waited, timed_out)
 
 
@@ -431,15 +432,16 @@ def _make_connect(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
         one function, without a lock: it runs at every checkout (the stack capture is
         :func:`~pooldoctor.sites.capture`, inlined). Anything unusual goes to :func:`_track`.
         """
+        info: PoolInfo | None = self.__dict__.get("_pooldoctor")
+        if info is not None and info.waited:  # a wait of this thread outside a checkout
+            _report_wait(info, None)  # (the queue used directly) is not this checkout's
         try:
             fairy = orig(self)
         except exc.TimeoutError as e:  # the pool is exhausted: add the holders (PD103)
-            exhausted: PoolInfo | None = self.__dict__.get("_pooldoctor")
-            if exhausted is not None and GUARD.active:
-                _report_wait(exhausted, timed_out=True)
-                _on_timeout(self, exhausted, e)
+            if info is not None and GUARD.active:
+                _report_wait(info, timed_out=True)
+                _on_timeout(self, info, e)
             raise
-        info: PoolInfo | None = self.__dict__.get("_pooldoctor")
         if info is not None and info.waited:  # some checkout waited: was it this one?
             _report_wait(info, timed_out=False)
         if fairy._counter != 1 or not GUARD.active or _via_events:
