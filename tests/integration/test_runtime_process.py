@@ -403,3 +403,25 @@ def test_watchdog_path_needs_no_lock_a_fork_could_leave_held(tmp_path: Path) -> 
                          timeout=60, check=False, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
+
+
+def test_uninstrument_while_a_checkout_waits(tmp_path: Path, guard: object) -> None:
+    """A checkout blocked in the pool queue when the guard is removed completes normally."""
+    pooldoctor.instrument(wait_threshold=0.01, **QUIET)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}", pool_size=1, max_overflow=0,
+                              pool_timeout=5)
+    held = engine.connect()
+    info = guard_sa.stats_for(engine)
+    assert info is not None
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(engine.connect()))
+    waiter.start()
+    wait_for(lambda: info.waiting == 1)
+    pooldoctor.uninstrument()
+    held.close()
+    waiter.join(5)
+    assert len(got) == 1 and not waiter.is_alive()
+    got[0].close()  # type: ignore[attr-defined]
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert type(engine.pool._pool.not_empty) is threading.Condition  # type: ignore[attr-defined]
+    engine.dispose()
