@@ -428,9 +428,9 @@ def _make_connect(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def connect(self: Any) -> Any:
         """Pool.connect(), recording the checkout (no event: SQLAlchemy keeps its fast path).
 
-        The common case (a connection this process made, seen before) is written out here in
-        one function, without a lock: it runs at every checkout (the stack capture is
-        :func:`~pooldoctor.sites.capture`, inlined). Anything unusual goes to :func:`_track`.
+        The common case (a connection this process made, seen before) takes no lock, and the
+        stack capture (:func:`~pooldoctor.sites.capture`) is inlined: it runs at every
+        checkout. Anything unusual goes to :func:`_track` first.
         """
         info: PoolInfo | None = self.__dict__.get("_pooldoctor")
         if info is not None and info.waited:  # a wait of this thread outside a checkout
@@ -460,27 +460,7 @@ def _make_connect(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
                 f = f.f_back
             # no user frame here: an asyncio engine (the user's frames are on another greenlet)
             frames = g.walk(f) if f is not None else capture(1, g.options.stack_depth)
-            h = Hold(fairy, _on_collected)
-            h.id = hid = _next_id()
-            h.pool = info
-            h.frames = frames
-            h.since = _monotonic()
-            h.thread_id = _get_ident()
-            h.pid = g.pid
-            sid = d.get("_pd_server_id")
-            if sid is not None:
-                h.server_id = sid
-            if _get_running_loop() is not None:
-                h.task = current_task_name()
-            holds = info.holds
-            holds[hid] = h
-            info.count_checkout()
-            n = len(holds)
-            if n > info.peak_checked_out:
-                info.peak_checked_out = n
-            d["_pd_hold"] = h
-            if g.observers:
-                g.observe("on_checkout", info, h)
+            _new_hold(g, info, d, fairy, frames)
         except Exception:
             GUARD.internal_error("pool checkout")
         return fairy
@@ -541,7 +521,8 @@ def _track(pool: Any, record: Any, proxy: Any, dbapi_connection: Any) -> None:
 
 
 def _new_hold(g: Any, info: PoolInfo, d: dict[str, Any], fairy: Any, frames: Any) -> None:
-    """Create the hold of a checkout, put it in the pool's table and on the record."""
+    """Create the hold of a checkout, put it in the pool's table and on the record (no lock:
+    a dict store is atomic, and so is ``next()`` on the checkout counter)."""
     h = Hold(fairy, _on_collected)
     h.id = hid = _next_id()
     h.pool = info
