@@ -270,6 +270,18 @@ def walk_shallow(stmts: list[ast.stmt]) -> Iterator[ast.AST]:
             stack.append(child)
 
 
+def last_name(node: ast.expr) -> str:
+    """The last name of a name, attribute or call: ``functools.lru_cache(maxsize=1)`` ->
+    ``lru_cache``, ``conn.cursor()`` -> ``cursor``; "" for anything else."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return ""
+
+
 def names_in(node: ast.AST) -> set[str]:
     """Names read anywhere under ``node``."""
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}

@@ -13,7 +13,7 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .context import FuncNode, walk_shallow
+from .context import FuncNode, last_name, walk_shallow
 
 OPEN, CLOSED, ESCAPED, UNBOUND = 1, 2, 4, 8
 
@@ -75,15 +75,6 @@ class Verdict:
         return bool(self.overwrites or self.leaks_return or self.leaks_raise or self.leaks_end)
 
 
-def _callee_name(call: ast.Call) -> str:
-    f = call.func
-    if isinstance(f, ast.Attribute):
-        return f.attr
-    if isinstance(f, ast.Name):
-        return f.id
-    return ""
-
-
 def _is_name(node: ast.AST | None, var: str) -> bool:
     return isinstance(node, ast.Name) and node.id == var
 
@@ -105,7 +96,7 @@ def escapes_in(node: ast.AST | None, var: str) -> bool:
     if isinstance(node, ast.Await):
         return escapes_in(node.value, var)
     if isinstance(node, ast.Call):
-        name = _callee_name(node)
+        name = last_name(node)
         if name[:1].isupper() or name in HANDOVER:
             return any(escapes_in(a, var) for a in node.args) or any(
                 escapes_in(k.value, var) for k in node.keywords)
@@ -136,7 +127,7 @@ def branch_closes(stmts: Iterable[ast.stmt], var: str) -> bool:
 def _with_closes_expr(expr: ast.expr, var: str, with_closes: bool) -> bool:
     if _is_name(expr, var):
         return with_closes
-    return isinstance(expr, ast.Call) and _callee_name(expr) in ("closing", "aclosing") \
+    return isinstance(expr, ast.Call) and last_name(expr) in ("closing", "aclosing") \
         and bool(expr.args) and _is_name(expr.args[0], var)
 
 
@@ -329,7 +320,7 @@ class Interpreter:
         while stack:
             n = stack.pop()
             if isinstance(n, ast.Call):
-                name = _callee_name(n)
+                name = last_name(n)
                 f = n.func
                 if closes_var(n, var) or (name in self.closer_functions and any(
                         _is_name(a, var) and i in self.closer_functions[name]
@@ -390,7 +381,7 @@ class Interpreter:
 
     def _safe_call(self, call: ast.Call) -> bool:
         f = call.func
-        if _callee_name(call) in SAFE_ANYWHERE:
+        if last_name(call) in SAFE_ANYWHERE:
             return True
         if isinstance(f, ast.Name):
             return f.id in SAFE_CALLEES
@@ -486,7 +477,7 @@ class Interpreter:
             s = self.expr(expr, s, out, stmt)
             if _with_closes_expr(expr, self.var, self.with_closes):
                 closes_on_exit = True
-            if isinstance(expr, ast.Call) and _callee_name(expr) == "suppress":
+            if isinstance(expr, ast.Call) and last_name(expr) == "suppress":
                 suppresses = True
             if item.optional_vars is not None and not mentions(expr, self.var):
                 s = self._rebind([item.optional_vars], s, stmt)

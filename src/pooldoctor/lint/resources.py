@@ -12,7 +12,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from .context import FuncNode, ModuleContext, walk_shallow
+from .context import FuncNode, ModuleContext, last_name, walk_shallow
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ def _callee(call: ast.Call) -> str:
 
 def _returns_fresh(ctx: ModuleContext, fn: FuncNode, cls: ast.ClassDef | None) -> Kind | None:
     """The kind a function returns when every value it returns is a fresh resource."""
-    if any(isinstance(d, (ast.Name, ast.Attribute, ast.Call)) and decorator_name(d) in (
+    if any(isinstance(d, (ast.Name, ast.Attribute, ast.Call)) and last_name(d) in (
             "contextmanager", "asynccontextmanager", "fixture", "property", "cached_property",
             "lru_cache", "cache") for d in fn.decorator_list):
         return None
@@ -269,14 +269,3 @@ def _kept_elsewhere(fn: FuncNode, names: set[str]) -> bool:
                 escapes_in(node, n) for n in names):
             return True
     return False
-
-
-def decorator_name(node: ast.expr) -> str:
-    """``functools.lru_cache(maxsize=1)`` -> ``lru_cache``."""
-    if isinstance(node, ast.Call):
-        node = node.func
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    if isinstance(node, ast.Name):
-        return node.id
-    return ""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from ..context import FuncNode
-from ..resources import decorator_name
+from ..context import FuncNode, last_name
 
 CACHE_DECORATORS = frozenset({"lru_cache", "cache", "cached", "cached_property", "memoize",
                               "memoized", "alru_cache", "cachedmethod", "once"})
@@ -20,7 +19,7 @@ ENTRY_NAMES = frozenset({"main", "_main", "cli", "run", "run_migrations_online",
 
 
 def is_cached(func: FuncNode) -> bool:
-    return any(decorator_name(d) in CACHE_DECORATORS for d in func.decorator_list)
+    return any(last_name(d) in CACHE_DECORATORS for d in func.decorator_list)
 
 
 def is_entry_point(func: FuncNode) -> bool:
@@ -29,7 +28,7 @@ def is_entry_point(func: FuncNode) -> bool:
     if name in ENTRY_NAMES or name.startswith(("test_", "init_", "setup_", "configure_",
                                                "create_app", "bootstrap")):
         return True
-    return any(decorator_name(d) in ENTRY_DECORATORS for d in func.decorator_list)
+    return any(last_name(d) in ENTRY_DECORATORS for d in func.decorator_list)
 
 
 def kwarg(call: ast.Call, name: str) -> ast.keyword | None:

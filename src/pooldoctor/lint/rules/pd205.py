@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ast
 
-from ..context import ModuleContext, walk_shallow
-from ..resources import classify, decorator_name
+from ..context import ModuleContext, last_name, walk_shallow
+from ..resources import classify
 
 CODE = "PD205"
 _CACHES = frozenset({"lru_cache", "cache", "cached", "alru_cache"})
@@ -17,7 +17,7 @@ _CACHES = frozenset({"lru_cache", "cache", "cached", "alru_cache"})
 
 def check(ctx: ModuleContext) -> None:
     for func, cls in ctx.functions:
-        decos = [d for d in func.decorator_list if decorator_name(d) in _CACHES]
+        decos = [d for d in func.decorator_list if last_name(d) in _CACHES]
         if not decos:
             continue
         assigned: dict[str, str] = {}
@@ -39,6 +39,6 @@ def check(ctx: ModuleContext) -> None:
                 elif isinstance(value, ast.Name) and value.id in assigned:
                     returned = assigned[value.id]
         if returned:
-            ctx.report(CODE, decos[0], f"@{decorator_name(decos[0])} on {func.name}() caches a "
+            ctx.report(CODE, decos[0], f"@{last_name(decos[0])} on {func.name}() caches a "
                        f"{returned}: every caller shares one that is never closed; cache the "
                        "engine or sessionmaker instead", func.name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 
-from ..context import FuncNode, ModuleContext, walk_shallow
+from ..context import FuncNode, ModuleContext, last_name, walk_shallow
 from ..resources import classify, is_engine_expr, local_bindings
 
 CODE = "PD210"
@@ -33,7 +33,7 @@ def blocking_name(ctx: ModuleContext, call: ast.Call) -> str | None:
     f = call.func
     if isinstance(f, ast.Name) and f.id == "input" and "input" not in ctx.aliases:
         return "input"
-    name = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else "")
+    name = last_name(call)
     if name not in _HTTP_VERBS:
         return None
     q = ctx.qualname(f)
