@@ -13,25 +13,15 @@ from typing import Any
 
 from ...guard import GUARD
 from ..tags import tag_connect_params
-from .core import Patcher, close_hold, guarded_subclass, open_hold, pool_owned, track_cursor
+from .core import Patcher, counting_cursors, ending_hold, guarded_subclass, open_hold, pool_owned
 
 LABEL = "psycopg2"
 MODULE = "psycopg2"
 
 
 def _connection_ns(base: type) -> dict[str, Any]:
-    def close(self: Any) -> None:
-        try:
-            base.close(self)  # type: ignore[attr-defined]
-        finally:
-            close_hold(self)
-
-    def cursor(self: Any, *args: Any, **kwargs: Any) -> Any:
-        cur = base.cursor(self, *args, **kwargs)  # type: ignore[attr-defined]
-        track_cursor(self, cur)
-        return cur
-
-    return {"close": close, "cursor": cursor}
+    return {"close": ending_hold(base.close),  # type: ignore[attr-defined]
+            "cursor": counting_cursors(base.cursor)}  # type: ignore[attr-defined]
 
 
 def patch(p: Patcher) -> None:

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from ...guard import GUARD
-from .core import Patcher, close_hold, guarded_subclass, open_hold, pool_owned, track_cursor
+from .core import Patcher, ending_hold, guarded_subclass, open_hold, pool_owned, track_cursor
 
 LABEL = "sqlite3"
 MODULE = "sqlite3"
@@ -31,18 +31,12 @@ def _cursor_ns(base: type) -> dict[str, Any]:
 def _connection_ns(base: type) -> dict[str, Any]:
     import sqlite3
 
-    def close(self: Any) -> None:
-        try:
-            base.close(self)  # type: ignore[attr-defined]
-        finally:
-            close_hold(self)
-
     def cursor(self: Any, factory: Any = sqlite3.Cursor) -> Any:
         cur = base.cursor(self, guarded_subclass(factory, "cursor", _cursor_ns))  # type: ignore[attr-defined]
         track_cursor(self, cur)
         return cur
 
-    return {"close": close, "cursor": cursor}
+    return {"close": ending_hold(base.close), "cursor": cursor}  # type: ignore[attr-defined]
 
 
 def patch(p: Patcher) -> None:
