@@ -132,13 +132,18 @@ class Guard:
 
     def observe(self, method: str, *args: Any) -> None:
         """Call ``method`` on every observer that has it (never raises)."""
-        for o in self.observers:
+        self.notify(self.observers, "observer", method, *args)
+
+    def notify(self, objs: list[Any], what: str, method: str, *args: Any) -> None:
+        """Call ``method`` on every object of ``objs`` that has it; a failure is counted as
+        an internal error of ``what`` and never raised."""
+        for o in objs:
             fn = getattr(o, method, None)
             if fn is not None:
                 try:
                     fn(*args)
                 except Exception:
-                    self.internal_error(f"observer {method}")
+                    self.internal_error(f"{what} {method}")
 
     def internal_error(self, where: str) -> None:
         """Count an internal failure and log it once per place; never raise."""
@@ -168,13 +173,7 @@ class Guard:
                 logger.log(_LEVELS[finding.severity], "%s %s%s", finding.code, finding.message,
                            loc if finding.site and finding.site.short() not in finding.message
                            else "")
-            for o in self.observers:
-                fn = getattr(o, "on_finding", None)
-                if fn is not None:
-                    try:
-                        fn(finding)
-                    except Exception:
-                        self.internal_error("observer on_finding")
+            self.observe("on_finding", finding)
             for cb in self.options.on_finding:
                 try:
                     cb(finding)

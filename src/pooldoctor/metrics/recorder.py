@@ -146,13 +146,7 @@ class Recorder:
         self._tell("on_create", info, seconds)
 
     def _tell(self, method: str, *args: Any) -> None:
-        for lis in self.listeners:
-            fn = getattr(lis, method, None)
-            if fn is not None:
-                try:
-                    fn(*args)
-                except Exception:
-                    GUARD.internal_error(f"metrics listener {method}")
+        GUARD.notify(self.listeners, "metrics listener", method, *args)
 
 
 RECORDER = Recorder()
