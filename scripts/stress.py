@@ -479,11 +479,7 @@ def quiet_guard() -> None:
 
 def reset_guard() -> None:
     pooldoctor.uninstrument()
-    GUARD.collector.clear()
-    for h in GUARD.ledger.holds():
-        GUARD.ledger.remove(h)
-    GUARD.collected.clear()
-    GUARD._many_levels.clear()
+    GUARD.clear()
 
 
 def findings_by_code() -> dict[str, int]:

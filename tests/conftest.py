@@ -79,11 +79,7 @@ def guard() -> Iterator[object]:
 
     yield GUARD
     api.uninstrument()
-    GUARD.collector.clear()
-    for h in GUARD.ledger.holds():
-        GUARD.ledger.remove(h)
-    GUARD.collected.clear()
-    GUARD._many_levels.clear()
+    GUARD.clear()
     gc.collect()
 
 

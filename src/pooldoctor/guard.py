@@ -116,6 +116,15 @@ class Guard:
             t.join(timeout=2.0)
         self._thread = None
 
+    def clear(self) -> None:
+        """Forget every finding, hold and collected hold (a test or a benchmark round starts
+        afresh); the options and the installation stay."""
+        self.collector.clear()
+        for h in self.ledger.holds():
+            self.ledger.remove(h)
+        self.collected.clear()
+        self._many_levels.clear()
+
     def _after_fork_in_child(self) -> None:
         self.pid = os.getpid()
         self.ledger._after_fork()

@@ -53,14 +53,6 @@ def outcome(fn: Callable[[], Any]) -> str:
     return "ok"
 
 
-def reset_guard() -> None:
-    pooldoctor.uninstrument()
-    GUARD.collector.clear()
-    for h in GUARD.ledger.holds():
-        GUARD.ledger.remove(h)
-    GUARD.collected.clear()
-
-
 def settle() -> None:
     gc.collect()
     GUARD.drain()
