@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from tests.conftest import MYSQL_URL, PG_URL, need_server
-from tests.integration.test_secrets import Cli, closed_port, with_password
+from tests.integration.test_secrets import Cli, closed_port, temporary_mysql_user, with_password
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -238,18 +238,8 @@ def low_pg_role(pg_url: str) -> Iterator[str]:
 @pytest.fixture
 def low_mysql_user() -> Iterator[str]:
     """A MariaDB user with SELECT on the test database only (no PROCESS, no SUPER)."""
-    root = need_server(MYSQL_URL)
-    name = f"pd_bad_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(root, poolclass=sa.pool.NullPool)
-    with engine.connect() as c:
-        c.exec_driver_sql(f"CREATE USER '{name}'@'%%' IDENTIFIED BY 'pd-low-pw'")
-        c.exec_driver_sql(f"GRANT SELECT ON test.* TO '{name}'@'%%'")
-    try:
-        yield with_password(root, "pd-low-pw", user=name)
-    finally:
-        with engine.connect() as c:
-            c.exec_driver_sql(f"DROP USER IF EXISTS '{name}'@'%%'")
-        engine.dispose()
+    with temporary_mysql_user("pd_bad", "pd-low-pw", "SELECT ON test.*") as url:
+        yield url
 
 
 def test_pg_kill_without_the_privilege(cli: Cli, pg_url: str, low_pg_role: str) -> None:

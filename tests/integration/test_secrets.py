@@ -10,6 +10,7 @@ holds) and asserts that no part of the password is in it.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -100,22 +101,31 @@ def pg_secret(pg_url: str) -> str:
     return with_password(pg_url)
 
 
-@pytest.fixture(scope="module")
-def mysql_user() -> Iterator[str]:
-    """A MariaDB user whose password is PASSWORD (PROCESS for the server watch), dropped after."""
+@contextlib.contextmanager
+def temporary_mysql_user(prefix: str, password: str, *grants: str) -> Iterator[str]:
+    """A MariaDB user with ``password`` and ``grants`` (``"SELECT ON test.*"``...), dropped
+    afterwards; yields its URL."""
     root = need_server(MYSQL_URL)
-    name = f"pd_sec_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     engine = sa.create_engine(root, poolclass=sa.pool.NullPool)
     with engine.connect() as c:
-        c.exec_driver_sql(f"CREATE USER '{name}'@'%%' IDENTIFIED BY '{PASSWORD}'")
-        c.exec_driver_sql(f"GRANT ALL ON test.* TO '{name}'@'%%'")
-        c.exec_driver_sql(f"GRANT PROCESS ON *.* TO '{name}'@'%%'")
+        c.exec_driver_sql(f"CREATE USER '{name}'@'%%' IDENTIFIED BY '{password}'")
+        for grant in grants:
+            what, _, on = grant.partition(" ON ")
+            c.exec_driver_sql(f"GRANT {what} ON {on} TO '{name}'@'%%'")
     try:
-        yield with_password(root, PASSWORD, user=name)
+        yield with_password(root, password, user=name)
     finally:
         with engine.connect() as c:
             c.exec_driver_sql(f"DROP USER IF EXISTS '{name}'@'%%'")
         engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def mysql_user() -> Iterator[str]:
+    """A MariaDB user whose password is PASSWORD (PROCESS for the server watch), dropped after."""
+    with temporary_mysql_user("pd_sec", PASSWORD, "ALL ON test.*", "PROCESS ON *.*") as url:
+        yield url
 
 
 @pytest.fixture(params=["postgresql", "mysql"])
