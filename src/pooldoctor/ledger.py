@@ -212,10 +212,12 @@ class Ledger:
 
     def holds(self) -> list[Hold]:
         """A snapshot of the live holds, oldest first."""
+        # copy() is atomic, even if a garbage collection during it returns a connection to
+        # the same pool (iterating the dict itself could see it change size)
         out = list(self._raw.copy().values())
         for owner in list(self._owners):
-            out.extend(owner.holds.copy().values())  # copy(): atomic, even if a collection
-        out.sort(key=_by_id)  # during the copy returns a connection to the same pool
+            out.extend(owner.holds.copy().values())
+        out.sort(key=_by_id)
         return out
 
     def __len__(self) -> int:

@@ -47,6 +47,7 @@ _get_running_loop = asyncio._get_running_loop
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
 _next_id = GUARD.ledger.next_id
+_remove = GUARD.ledger.remove
 _on_collected = GUARD.on_collected
 
 
@@ -480,10 +481,7 @@ def _make_return_conn(orig: Callable[[Any, Any], None]) -> Callable[[Any, Any], 
                 if h.reported or GUARD.observers or h() is None:
                     _checkin(h)  # the careful way
                 else:
-                    info = h.pool
-                    if info.holds.pop(h.id, None) is not None:
-                        held = _monotonic() - h.since
-                        info.hold_s_total += held  # one load-add-store: no switch inside
+                    _remove(h)
             except Exception:
                 _checkin_failed(h)
         if base:
@@ -554,12 +552,7 @@ def _checkin(h: Hold) -> None:
         if h() is None:  # the proxy is gone: SQLAlchemy's garbage-collection path
             GUARD.on_collected(h)
             return
-        info = h.pool
-        if info.holds.pop(h.id, None) is not None:
-            held = _monotonic() - h.since
-            info.hold_s_total += held
-            if h.reported:
-                GUARD.unleaked(h)
+        GUARD.release(h)
     except Exception:
         _checkin_failed(h)
 
