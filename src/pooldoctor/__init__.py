@@ -30,7 +30,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .api import holds, instrument, report, uninstrument
     from .findings import Finding, Site
-    from .metrics import pop_stats, stats
+    from .metrics.stats import pop_stats, stats
     from .reports import Report
 
 _LAZY = {

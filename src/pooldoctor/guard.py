@@ -64,6 +64,7 @@ class Guard:
     def __init__(self) -> None:
         self.options = Options()
         self.walk = walker(self.options.stack_depth)  # stack capture from a user frame
+        self.depth = self.options.stack_depth  # frames captured per stack (read by hotpath)
         self.ledger = Ledger()
         self.collector = Collector()
         self.collected: collections.deque[Hold] = collections.deque()
@@ -94,6 +95,7 @@ class Guard:
         options.validate()
         self.options = options
         self.walk = walker(options.stack_depth)
+        self.depth = options.stack_depth
         self.ledger.many_threshold = options.many_threshold
         self.ledger.on_many = self.check_many
         path = options.events_path or os.environ.get(EVENTS_ENV)

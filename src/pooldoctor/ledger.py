@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .sites import Frames
@@ -32,9 +32,11 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
     directly (no ``__init__``) because checkouts are on the hot path.
     """
 
-    # Rarely-changed fields are class-level defaults (assigned per instance only when they
-    # change, into the lazily created __dict__): fewer stores on the hot path.
-    __slots__ = ("__dict__", "frames", "id", "pid", "pool", "since", "thread_id")
+    # Every field a checkout or a transaction touches is a slot, set by each creator (here,
+    # runtime/hotpath.py, and _speedups.c); rarely-changed ones are class-level defaults
+    # (assigned per instance only when they change, into the lazily created __dict__).
+    __slots__ = ("__dict__", "frames", "id", "pid", "pool", "reported", "server_id", "since",
+                 "thread_id", "txn_begun", "txn_frames", "txn_reported", "txn_since")
 
     id: int
     pool: Any  # PoolInfo for checkouts, a driver label (str) for raw connections
@@ -42,14 +44,14 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
     since: float  # time.monotonic()
     thread_id: int
     pid: int
+    server_id: int | None  # the server's id of the physical connection, when known
+    reported: bool  # PD101 already reported for this hold
     kind: str = CHECKOUT
     task: str | None = None
-    server_id: int | None = None
-    reported: bool = False  # PD101 already reported for this hold
-    txn_since: float | None = None
-    txn_frames: Frames | None = None  # None: begun where the hold began (frames)
-    txn_begun: bool = False  # a transaction was begun on this hold before
-    txn_reported: bool = False
+    txn_since: float | None  # the open transaction's start (monotonic), or None
+    txn_frames: Frames | None  # where it began; None: where the hold began (frames)
+    txn_begun: bool  # a transaction was begun on this hold before
+    txn_reported: bool  # PD107 reported for the open transaction
     ended: bool = False
     extra: dict[str, Any] | None = None
 
@@ -145,6 +147,11 @@ class Ledger:
         self.on_many: Callable[[Hold, int], None] | None = None
 
     @property
+    def ids(self) -> Iterator[int]:
+        """The hold ids' counter (``next()`` on it is one atomic step)."""
+        return self._ids
+
+    @property
     def next_id(self) -> Callable[[], int]:
         """The id source shared by every table (ids only grow: the pytest plugin relies on it)."""
         return self._ids.__next__
@@ -177,8 +184,9 @@ class Ledger:
         h.since = _monotonic()
         h.thread_id = _get_ident()
         h.pid = pid
-        if server_id is not None:
-            h.server_id = server_id
+        h.server_id = server_id
+        h.reported = h.txn_begun = h.txn_reported = False
+        h.txn_since = h.txn_frames = None
         aio = _modules.get("asyncio")
         if aio is not None and aio._get_running_loop() is not None:
             h.task = current_task_name()

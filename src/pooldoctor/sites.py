@@ -94,10 +94,10 @@ def _classify(filename: str) -> bool:
     return path.startswith(_PREFIXES)
 
 
-def known_files() -> Callable[[str], bool | None]:
-    """The cache of :func:`is_internal_file` as a lookup: True or False for a file name
-    judged before, None for one not seen yet (then ask :func:`is_internal_frame`)."""
-    return _cache.get
+def judged_files() -> dict[str, bool]:
+    """The cache of :func:`is_internal_file`: file name -> internal, for the files judged so
+    far (a file not in it yet is judged by :func:`is_internal_frame`)."""
+    return _cache
 
 
 def is_internal_frame(f: FrameType) -> bool:

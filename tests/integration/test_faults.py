@@ -457,6 +457,20 @@ def _everyday(engine: sa.Engine) -> list[str]:
     return seen
 
 
+class _FailingCount:
+    """A pool's checkout counter that fails after the hold is made (inside the C code,
+    when it is built)."""
+
+    def __iter__(self) -> _FailingCount:
+        return self
+
+    def __next__(self) -> int:
+        raise RuntimeError("injected failure")
+
+    def __repr__(self) -> str:
+        return "count(1)"
+
+
 class _PopFails(dict):  # type: ignore[type-arg]
     """A pool's table of holds that fails when a checkin takes a hold out."""
 
@@ -466,8 +480,9 @@ class _PopFails(dict):  # type: ignore[type-arg]
 
 BREAKS: dict[str, Callable[[pytest.MonkeyPatch, sa.Engine], object]] = {
     "observer": lambda mp, e: GUARD.observers.append(Broken()),
-    "capture": lambda mp, e: mp.setattr(pdsa, "_getframe", _boom),
-    "hold": lambda mp, e: mp.setattr(pdsa, "Hold", _boom),
+    "capture": lambda mp, e: mp.setattr(GUARD, "depth", "eight"),
+    "hold": lambda mp, e: mp.setattr(pdsa, "_fast_checkout", _boom),
+    "counter": lambda mp, e: mp.setattr(pdsa.stats_for(e), "checkout_counter", _FailingCount()),
     "checkin": lambda mp, e: mp.setattr(pdsa.stats_for(e), "holds", _PopFails()),
     "emit": lambda mp, e: mp.setattr(GUARD.collector, "add", _boom),
     "server_id": lambda mp, e: mp.setattr(pdsa, "server_id", _boom),

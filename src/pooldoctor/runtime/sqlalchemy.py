@@ -15,19 +15,16 @@
 
 from __future__ import annotations
 
-import asyncio  # imported by SQLAlchemy already
 import contextlib
 import functools
 import gc
 import inspect
 import itertools
 import os
-import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from types import FrameType
 from typing import Any, cast
 
 from sqlalchemy import event, exc
@@ -37,18 +34,16 @@ from sqlalchemy.pool.base import _ConnectionFairy
 
 from ..findings import Finding
 from ..guard import GUARD, fmt_s
-from ..ledger import Hold, current_task_name
-from ..sites import capture, format_stack, is_internal_frame, known_files, site_of
+from ..ledger import Hold
+from ..sites import capture, format_stack, site_of
 from ..urls import mask_url
+from .hotpath import TxnHook, new_hold
+from .hotpath import checkin as _fast_checkin
+from .hotpath import checkout as _fast_checkout
 from .server_ids import server_id
 
-_getframe = sys._getframe
-_get_running_loop = asyncio._get_running_loop
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
-_next_id = GUARD.ledger.next_id
-_remove = GUARD.ledger.remove
-_on_collected = GUARD.on_collected
 
 
 class PoolInfo:
@@ -67,7 +62,7 @@ class PoolInfo:
         self.pool_ref = weakref.ref(pool)
         self.lock = threading.Lock()
         self.holds: dict[int, Hold] = {}
-        self.count_checkout = itertools.count(1).__next__
+        self.checkout_counter = itertools.count(1)  # next() on it: one atomic step
         self.timeouts = 0
         self.waits = 0
         self.waiting = 0
@@ -83,8 +78,7 @@ class PoolInfo:
     @property
     def checkouts(self) -> int:
         """Checkouts seen since the guard adopted the pool."""
-        counter = self.count_checkout.__self__  # type: ignore[attr-defined]
-        return int(repr(counter)[6:-1]) - 1  # repr is "count(N)", N the next value
+        return int(repr(self.checkout_counter)[6:-1]) - 1  # repr is "count(N)", N the next
 
     @property
     def checked_out(self) -> int:
@@ -183,11 +177,14 @@ def _restore_class(pool: Pool) -> None:
     if q is not None and qorig is not None:
         q.__class__ = qorig
     if q is not None:
-        q.__dict__.pop("_pd_info", None)
+        if qorig is not None:
+            q.__dict__.pop("_pd_info", None)
         cond = getattr(q, "not_empty", None)
         if type(cond) is _TimedCondition:
-            cond.__class__ = threading.Condition  # type: ignore[assignment]
-            cond.__dict__.pop("_pd_info", None)
+            cond.pd_info = None  # stays while a thread waits on it, as a plain condition
+            with q.mutex:
+                if not cond._waiters:  # type: ignore[attr-defined]
+                    q.not_empty = threading.Condition(q.mutex)
 
 
 def _recreate(self: Any) -> Pool:
@@ -232,11 +229,17 @@ def _timed_get(orig: Callable[..., Any], q: Any, block: bool, timeout: float | N
 
 
 class _TimedCondition(threading.Condition):
-    """The class swapped onto a pool queue's ``not_empty`` condition: its ``wait()`` is where
-    a checkout blocks on an empty pool, so a checkout that does not block costs nothing."""
+    """The pool queue's ``not_empty`` condition, replaced (same lock) while no thread waits on
+    it: its ``wait()`` is where a checkout blocks on an empty pool, so a checkout that does not
+    block costs nothing. (Neither its class nor the queue's is changed: on CPython 3.11+ that
+    would turn their attribute storage into dicts and slow every checkout down.)"""
+
+    def __init__(self, lock: Any, info: PoolInfo | None) -> None:
+        super().__init__(lock)
+        self.pd_info = info
 
     def wait(self, timeout: float | None = None) -> bool:
-        info: PoolInfo | None = self.__dict__.get("_pd_info")
+        info = self.pd_info
         if info is None or not GUARD.active:
             return threading.Condition.wait(self, timeout)
         t0 = time.perf_counter()
@@ -275,12 +278,17 @@ def _guard_queue(pool: Any, info: PoolInfo) -> None:
     q = getattr(pool, "_pool", None)
     if q is None:
         return
-    q.__dict__["_pd_info"] = info
     cond = getattr(q, "not_empty", None)
-    if type(cond) is threading.Condition or type(cond) is _TimedCondition:
-        cond.__dict__["_pd_info"] = info
-        cond.__class__ = _TimedCondition
+    if type(cond) is _TimedCondition:
+        cond.pd_info = info
         return
+    mutex = getattr(q, "mutex", None)
+    if type(cond) is threading.Condition and mutex is not None:
+        with mutex:  # the queue's get() and put() take it: no thread is inside them now
+            if not cond._waiters:  # type: ignore[attr-defined]
+                q.not_empty = _TimedCondition(mutex, info)
+        return
+    q.__dict__["_pd_info"] = info
     cls = type(q)
     if getattr(cls, "_pd_original", None) is not None:
         return
@@ -423,15 +431,11 @@ def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
 
 
 def _make_connect(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    known = known_files()
-    is_internal = is_internal_frame
-
     def connect(self: Any) -> Any:
         """Pool.connect(), recording the checkout (no event: SQLAlchemy keeps its fast path).
 
-        The common case (a connection this process made, seen before) takes no lock, and the
-        stack capture (:func:`~pooldoctor.sites.capture`) is inlined: it runs at every
-        checkout. Anything unusual goes to :func:`_track` first.
+        The common case (a connection this process made, from a user frame) is
+        :func:`hotpath.checkout`, in C when it is built; anything unusual goes to :func:`_track`.
         """
         info: PoolInfo | None = self.__dict__.get("_pooldoctor")
         if info is not None and info.waited:  # a wait of this thread outside a checkout
@@ -448,20 +452,12 @@ def _make_connect(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if fairy._counter != 1 or not GUARD.active or _via_events:
             return fairy
         try:
-            g = GUARD
-            d = fairy._connection_record.__dict__
-            if info is None or d.get("_pd_pid") != g.pid or "_pd_hold" in d:
-                _track(self, fairy._connection_record, fairy, fairy.dbapi_connection)
-                return fairy
-            f: FrameType | None = _getframe(1)
-            while f is not None:  # to the first user frame
-                internal = known(f.f_code.co_filename)
-                if internal is False or (internal is None and not is_internal(f)):
-                    break
-                f = f.f_back
-            # no user frame here: an asyncio engine (the user's frames are on another greenlet)
-            frames = g.walk(f) if f is not None else capture(1, g.options.stack_depth)
-            _new_hold(g, info, d, fairy, frames)
+            rec = fairy._connection_record
+            h = _fast_checkout(info, rec.__dict__, fairy)  # stack: from our caller
+            if h is None:
+                _track(self, rec, fairy, fairy.dbapi_connection)
+            elif GUARD.observers:
+                GUARD.observe("on_checkout", info, h)
         except Exception:
             GUARD.internal_error("pool checkout")
         return fairy
@@ -478,10 +474,8 @@ def _make_return_conn(orig: Callable[[Any, Any], None]) -> Callable[[Any, Any], 
         h: Hold | None = record.__dict__.pop("_pd_hold", None)
         if h is not None:
             try:
-                if h.reported or GUARD.observers or h() is None:
+                if not _fast_checkin(h):
                     _checkin(h)  # the careful way
-                else:
-                    _remove(h)
             except Exception:
                 _checkin_failed(h)
         if base:
@@ -515,31 +509,7 @@ def _track(pool: Any, record: Any, proxy: Any, dbapi_connection: Any) -> None:
     old: Hold | None = d.pop("_pd_hold", None)
     if old is not None:  # checked out again, no checkin seen: SQLAlchemy retried the
         _checkin(old)  # checkout after a listener raised DisconnectionError
-    _new_hold(g, info, d, proxy, capture(1, g.options.stack_depth))
-
-
-def _new_hold(g: Any, info: PoolInfo, d: dict[str, Any], fairy: Any, frames: Any) -> None:
-    """Create the hold of a checkout, put it in the pool's table and on the record (no lock:
-    a dict store is atomic, and so is ``next()`` on the checkout counter)."""
-    h = Hold(fairy, _on_collected)
-    h.id = hid = _next_id()
-    h.pool = info
-    h.frames = frames
-    h.since = _monotonic()
-    h.thread_id = _get_ident()
-    h.pid = g.pid
-    sid = d.get("_pd_server_id")
-    if sid is not None:
-        h.server_id = sid
-    if _get_running_loop() is not None:
-        h.task = current_task_name()
-    holds = info.holds
-    holds[hid] = h
-    info.count_checkout()
-    n = len(holds)
-    if n > info.peak_checked_out:
-        info.peak_checked_out = n
-    d["_pd_hold"] = h
+    h = new_hold(g, info, d, proxy, capture(1, g.depth))
     if g.observers:
         g.observe("on_checkout", info, h)
 
@@ -625,6 +595,9 @@ def _hold_of_fairy(fairy: Any) -> Hold | None:
 
 
 def _make_begin(orig: Callable[[Any], None]) -> Callable[[Any], None]:
+    if TxnHook is not None:
+        return TxnHook(orig, True)
+
     def do_begin(dbapi_connection: Any) -> None:
         """The first transaction of a checkout is told by the checkout's stack (an ORM
         Session checks out where it begins; Core code begins next to where it checked out);
@@ -647,11 +620,21 @@ def _make_begin(orig: Callable[[Any], None]) -> Callable[[Any], None]:
 
 
 def _make_end(orig: Callable[[Any], None]) -> Callable[[Any], None]:
+    if TxnHook is not None:
+        return TxnHook(orig, False)
+
     def do_end(dbapi_connection: Any) -> None:
+        """A commit or rollback; every checkin's reset too, so the common case (no
+        transaction recorded on the hold) costs two lookups."""
         try:
             orig(dbapi_connection)
         finally:
-            _txn_ended(_hold_of_fairy(dbapi_connection))
+            try:
+                h = dbapi_connection._connection_record.__dict__.get("_pd_hold")
+            except AttributeError:  # not a pool's connection proxy
+                h = None
+            if h is not None and h.txn_since is not None:
+                _txn_ended(h)
 
     return do_end
 

@@ -30,7 +30,7 @@ def patch(p: Patcher) -> None:
         if GUARD.active:
             try:
                 if pool_owned():
-                    self.__dict__[POOLED] = True
+                    setattr(self, POOLED, True)
                 else:
                     tag_connect_params("pymysql", kwargs)
             except Exception:
@@ -39,7 +39,7 @@ def patch(p: Patcher) -> None:
 
     def connect_(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = connect(self, *args, **kwargs)
-        if GUARD.active and not self.__dict__.get(POOLED) and live_hold(self) is None:
+        if GUARD.active and not getattr(self, POOLED, False) and live_hold(self) is None:
             open_hold(self, LABEL)
         return result
 

@@ -1,0 +1,126 @@
+"""What every pool checkout and checkin does: capture the stack, create and end the hold.
+
+Two implementations with one behaviour: the C module ``pooldoctor._speedups`` (built at
+install when a compiler is there, Python 3.11+) and the functions below, used when it is not
+built or ``POOLDOCTOR_NO_SPEEDUPS`` is set. Both decline anything out of the ordinary (a
+connection made before the guard or in another process, a file not judged yet, no user frame
+on this stack); the caller then takes its careful path.
+
+- ``checkout(info, record_dict, fairy) -> Hold | None``: record a checkout; called by the
+  pool's ``connect()``, it captures the stack from that function's caller; None: declined.
+- ``checkin(hold) -> bool``: end a checkout's hold; False: declined (PD101 reported for it,
+  observers to tell, or the proxy was garbage-collected).
+- ``user_stack(frame, depth) -> Frames | None``: the stack from the first user frame.
+- ``TxnHook(orig, begin)``: a dialect's ``do_begin``/``do_commit``/``do_rollback`` that
+  records the transaction on the hold (C only; runtime/sqlalchemy.py has the Python twin).
+"""
+
+from __future__ import annotations
+
+import asyncio  # imported by SQLAlchemy already
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from ..guard import GUARD
+from ..ledger import Hold, current_task_name
+from ..sites import Frames, capture, judged_files, walker
+
+NO_SPEEDUPS_ENV = "POOLDOCTOR_NO_SPEEDUPS"
+
+_getframe = sys._getframe
+_get_running_loop = asyncio._get_running_loop
+_monotonic = time.monotonic
+_get_ident = threading.get_ident
+_next_id = GUARD.ledger.next_id
+_on_collected = GUARD.on_collected
+_remove = GUARD.ledger.remove
+_judged = judged_files()
+
+
+def user_stack_py(frame: FrameType, depth: int) -> Frames | None:
+    """The stack from the first user frame at or above ``frame`` (None: cannot tell here)."""
+    f: FrameType | None = frame
+    while f is not None:
+        internal = _judged.get(f.f_code.co_filename)
+        if internal is False:
+            return walker(depth)(f)
+        if internal is None:
+            return None
+        f = f.f_back
+    return None
+
+
+def new_hold(g: Any, info: Any, d: dict[str, Any], fairy: Any, frames: Frames) -> Hold:
+    """Create the hold of a checkout: on the record, then in the pool's table (no lock: a
+    dict store is atomic, and so is ``next()`` on the checkout counter)."""
+    h = Hold(fairy, _on_collected)
+    h.id = hid = _next_id()
+    h.pool = info
+    h.frames = frames
+    h.since = _monotonic()
+    h.thread_id = _get_ident()
+    h.pid = g.pid
+    h.server_id = d.get("_pd_server_id")
+    h.reported = h.txn_begun = h.txn_reported = False
+    h.txn_since = h.txn_frames = None
+    if _get_running_loop() is not None:
+        h.task = current_task_name()
+    d["_pd_hold"] = h
+    holds = info.holds
+    holds[hid] = h
+    next(info.checkout_counter)
+    n = len(holds)
+    if n > info.peak_checked_out:
+        info.peak_checked_out = n
+    return h
+
+
+def checkout_py(info: Any, d: dict[str, Any], fairy: Any) -> Hold | None:
+    g = GUARD
+    if info is None or d.get("_pd_pid") != g.pid or "_pd_hold" in d:
+        return None
+    frames = user_stack_py(_getframe(2), g.depth)  # from the caller of Pool.connect()
+    if frames is None:
+        return None
+    return new_hold(g, info, d, fairy, frames)
+
+
+def checkin_py(h: Hold) -> bool:
+    if h.reported or GUARD.observers or h() is None:
+        return False
+    _remove(h)
+    return True
+
+
+def _load() -> Any:
+    """The C module, configured; None when it is not built or not wanted."""
+    if os.environ.get(NO_SPEEDUPS_ENV):
+        return None
+    try:
+        from .. import _speedups
+    except ImportError:
+        return None
+    try:
+        _speedups.configure(GUARD, Hold, _on_collected, _judged, GUARD.ledger.ids,
+                            _get_running_loop, current_task_name, capture)
+    except TypeError:  # Hold or the guard no longer fit what the C code assumes
+        GUARD.internal_error("speedups configure")
+        return None
+    return _speedups
+
+
+_c = _load()
+SPEEDUPS = _c is not None  # the C implementation is in use
+user_stack: Callable[[FrameType, int], Frames | None] = _c.user_stack if _c else user_stack_py
+checkout: Callable[[Any, dict[str, Any], Any], Hold | None] = (
+    _c.checkout if _c else checkout_py)
+checkin: Callable[[Hold], bool] = _c.checkin if _c else checkin_py
+# TxnHook(orig, begin): a dialect's do_begin (begin=True) / do_commit / do_rollback in C;
+# None without the C module (runtime/sqlalchemy.py then wraps them in Python)
+TxnHook: Callable[[Callable[[Any], None], bool], Callable[[Any], None]] | None = (
+    _c.TxnHook if _c else None)
