@@ -69,42 +69,51 @@ def interleaved(url: str, pairs: int) -> None:
     cycles to the next (the host's scheduling; a block that follows a pause runs faster),
     more than the guard's cost. Here two engines on the same database take turns, one cycle
     each, in the orders AB, BA, AB...: every guarded cycle has a bare neighbour run under the
-    same conditions. The guarded engine has the runtime guard (``instrument(engine)``: pool,
-    transactions, watchdog); the global driver hooks are not on this path (they wrap
-    ``cursor()``, measured by the SQLite lines above, which have them).
+    same conditions. Each engine has its own server process, and one may run faster than the
+    other: the guard is on engine 1 for the first half of the pairs and on engine 2 for the
+    second, and the figure is the geometric mean of the two halves' ratios (the engines' own
+    difference cancels). The guarded engine has the runtime guard (``instrument(engine)``:
+    pool, transactions, watchdog); the global driver hooks are not on this path (they wrap
+    ``cursor()``; the SQLite lines above have them).
     """
-    bare_engine, guarded_engine = sa.create_engine(url), sa.create_engine(url)
+    engines = (sa.create_engine(url), sa.create_engine(url))
 
     def cycle(engine: sa.Engine) -> None:
         with engine.connect() as c:
             c.exec_driver_sql("SELECT 1")
 
-    pooldoctor.instrument(guarded_engine, log=False, exit_check=False)
+    def half(guarded_engine: sa.Engine, bare_engine: sa.Engine, n: int) -> tuple[float, float]:
+        pooldoctor.instrument(guarded_engine, log=False, exit_check=False)
+        try:
+            for _ in range(200):
+                cycle(bare_engine)
+                cycle(guarded_engine)
+            clock = time.perf_counter
+            bare: list[float] = []
+            guarded: list[float] = []
+            for i in range(n):
+                first, second = ((bare_engine, bare), (guarded_engine, guarded))[::1 - 2 * (i % 2)]
+                t0 = clock()
+                cycle(first[0])
+                t1 = clock()
+                cycle(second[0])
+                t2 = clock()
+                first[1].append(t1 - t0)
+                second[1].append(t2 - t1)
+        finally:
+            pooldoctor.uninstrument()
+        return (statistics.median(guarded) / statistics.median(bare),
+                sum(guarded) / sum(bare))
+
     try:
-        for _ in range(500):
-            cycle(bare_engine)
-            cycle(guarded_engine)
-        clock = time.perf_counter
-        bare: list[float] = []
-        guarded: list[float] = []
-        for i in range(pairs):
-            first, second = ((bare_engine, bare), (guarded_engine, guarded))[::1 - 2 * (i % 2)]
-            t0 = clock()
-            cycle(first[0])
-            t1 = clock()
-            cycle(second[0])
-            t2 = clock()
-            first[1].append(t1 - t0)
-            second[1].append(t2 - t1)
+        m1, s1 = half(engines[0], engines[1], pairs // 2)
+        m2, s2 = half(engines[1], engines[0], pairs // 2)
     finally:
-        pooldoctor.uninstrument()
-        bare_engine.dispose()
-        guarded_engine.dispose()
-    b, g = statistics.median(bare), statistics.median(guarded)
-    mean_ratio = sum(guarded) / sum(bare)
-    print(f"{'postgresql: interleaved cycle by cycle (wall)':<48} bare {b * 1e6:8.2f} us   "
-          f"guarded {g * 1e6:8.2f} us   ratio {g / b:5.3f} (medians; means {mean_ratio:5.3f}, "
-          f"{pairs} pairs)", flush=True)
+        for e in engines:
+            e.dispose()
+    print(f"{'postgresql: interleaved cycle by cycle (wall)':<48} ratio {(m1 * m2) ** 0.5:5.3f} "
+          f"(medians; halves {m1:5.3f} {m2:5.3f}), means {(s1 * s2) ** 0.5:5.3f} "
+          f"(halves {s1:5.3f} {s2:5.3f}), {pairs} pairs", flush=True)
 
 
 def main() -> int:

@@ -115,6 +115,13 @@ def ending_hold(close: Callable[..., Any]) -> Callable[..., Any]:
     return close_
 
 
+def default_marks(p: Patcher, cls: type) -> None:
+    """Class-level defaults for the marks, so that reading them on a connection that has none
+    (a pool's) is a plain lookup rather than a failed one."""
+    for name in (HOLD, CURSORS):
+        p.set(cls, name, None)
+
+
 def counting_cursors(cursor: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a connection's cursor method so that the hold counts its open cursors."""
 

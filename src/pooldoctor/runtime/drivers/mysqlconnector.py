@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from ...guard import GUARD
-from .core import Patcher, counting_cursors, ending_hold, open_hold, pool_owned
+from .core import Patcher, counting_cursors, default_marks, ending_hold, open_hold, pool_owned
 
 LABEL = "mysql.connector"
 MODULE = "mysql.connector"
@@ -31,6 +31,7 @@ def _patch_class(p: Patcher, cls: Any) -> None:
     p.wrap(cls, "close", ending_hold(close))
     p.wrap(cls, "disconnect", ending_hold(close))
     p.wrap(cls, "cursor", counting_cursors(cursor))
+    default_marks(p, cls)
 
 
 def patch(p: Patcher) -> None:

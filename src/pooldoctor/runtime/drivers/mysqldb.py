@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from ...guard import GUARD
-from .core import Patcher, counting_cursors, ending_hold, open_hold, pool_owned
+from .core import Patcher, counting_cursors, default_marks, ending_hold, open_hold, pool_owned
 
 LABEL = "MySQLdb"
 MODULE = "MySQLdb.connections"
@@ -30,3 +30,4 @@ def patch(p: Patcher) -> None:
     p.wrap(cls, "__init__", __init__)
     p.wrap(cls, "close", ending_hold(close))
     p.wrap(cls, "cursor", counting_cursors(cursor))
+    default_marks(p, cls)

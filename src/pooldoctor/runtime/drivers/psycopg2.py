@@ -13,7 +13,16 @@ from typing import Any
 
 from ...guard import GUARD
 from ..tags import tag_connect_params
-from .core import Patcher, counting_cursors, ending_hold, guarded_subclass, open_hold, pool_owned
+from .core import (
+    CURSORS,
+    HOLD,
+    Patcher,
+    counting_cursors,
+    ending_hold,
+    guarded_subclass,
+    open_hold,
+    pool_owned,
+)
 
 LABEL = "psycopg2"
 MODULE = "psycopg2"
@@ -21,7 +30,8 @@ MODULE = "psycopg2"
 
 def _connection_ns(base: type) -> dict[str, Any]:
     return {"close": ending_hold(base.close),  # type: ignore[attr-defined]
-            "cursor": counting_cursors(base.cursor)}  # type: ignore[attr-defined]
+            "cursor": counting_cursors(base.cursor),  # type: ignore[attr-defined]
+            HOLD: None, CURSORS: None}  # the marks' defaults (see core.default_marks)
 
 
 def patch(p: Patcher) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...guard import GUARD
 from ..tags import tag_connect_params
-from .core import Patcher, close_hold, counting_cursors, open_hold, pool_owned
+from .core import Patcher, close_hold, counting_cursors, default_marks, open_hold, pool_owned
 
 LABEL = "psycopg"
 MODULE = "psycopg"
@@ -53,3 +53,4 @@ def patch(p: Patcher) -> None:
     p.wrap(cls, "__init__", __init__)
     p.wrap(cls, "close", close_)
     p.wrap(cls, "cursor", counting_cursors(cursor))
+    default_marks(p, cls)

@@ -15,7 +15,16 @@ from typing import Any
 
 from ...guard import GUARD
 from ..tags import tag_connect_params
-from .core import POOLED, Patcher, counting_cursors, ending_hold, live_hold, open_hold, pool_owned
+from .core import (
+    POOLED,
+    Patcher,
+    counting_cursors,
+    default_marks,
+    ending_hold,
+    live_hold,
+    open_hold,
+    pool_owned,
+)
 
 LABEL = "pymysql"
 MODULE = "pymysql"
@@ -51,3 +60,4 @@ def patch(p: Patcher) -> None:
     p.wrap(cls, "close", ending_hold(close))
     p.wrap(cls, "_force_close", ending_hold(force_close))
     p.wrap(cls, "cursor", counting_cursors(cursor))
+    default_marks(p, cls)
