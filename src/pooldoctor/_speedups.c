@@ -360,6 +360,18 @@ fail:
     return NULL;
 }
 
+/* dict[key] as a Py_ssize_t: 1 found, 0 missing, -1 on error. */
+static int
+dict_ssize(PyObject *dict, PyObject *key, Py_ssize_t *out)
+{
+    PyObject *v = PyDict_GetItemWithError(dict, key);
+    if (v == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    *out = PyLong_AsSsize_t(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 1;
+}
+
 /* Count the checkout and the pool's peak (info_dict: the pool's PoolInfo's dict). */
 static int
 count(PyObject *info_dict, PyObject *holds)
@@ -375,13 +387,10 @@ count(PyObject *info_dict, PyObject *holds)
         return -1;
     }
     Py_DECREF(v);
-    PyObject *peak = PyDict_GetItemWithError(info_dict, s_peak);
-    if (peak == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    Py_ssize_t p = PyLong_AsSsize_t(peak);
-    if (p == -1 && PyErr_Occurred()) {
-        return -1;
+    Py_ssize_t p;
+    int found = dict_ssize(info_dict, s_peak, &p);
+    if (found <= 0) {
+        return found;
     }
     Py_ssize_t n = PyDict_GET_SIZE(holds);
     if (n <= p) {
@@ -412,9 +421,8 @@ checkout(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     /* a connection this process made, not held already: else the careful path */
     PyObject *pid = PyDict_GetItemWithError(guard_dict, s_pid);
-    PyObject *depth_o = PyDict_GetItemWithError(guard_dict, s_depth);
     PyObject *rpid = PyDict_GetItemWithError(d, k_pd_pid);
-    if (pid == NULL || depth_o == NULL || rpid == NULL) {
+    if (pid == NULL || rpid == NULL) {
         goto decline;
     }
     int same = PyObject_RichCompareBool(rpid, pid, Py_EQ);
@@ -424,9 +432,9 @@ checkout(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (PyDict_Contains(d, k_pd_hold) != 0) {
         goto decline;
     }
-    Py_ssize_t depth = PyLong_AsSsize_t(depth_o);
-    if (depth == -1 && PyErr_Occurred()) {
-        return NULL;
+    Py_ssize_t depth;
+    if (dict_ssize(guard_dict, s_depth, &depth) <= 0) {
+        goto decline;
     }
     PyObject *frames = caller_stack(depth);
     if (frames == NULL) {
@@ -693,13 +701,10 @@ txn_begin(PyObject *h)
         set_field(h, F_TXN_BEGUN, Py_NewRef(Py_True)); /* told by the checkout's stack */
         return 0;
     }
-    PyObject *depth_o = PyDict_GetItemWithError(guard_dict, s_depth);
-    if (depth_o == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    Py_ssize_t depth = PyLong_AsSsize_t(depth_o);
-    if (depth == -1 && PyErr_Occurred()) {
-        return -1;
+    Py_ssize_t depth;
+    int found = dict_ssize(guard_dict, s_depth, &depth);
+    if (found <= 0) {
+        return found;
     }
     PyObject *frames = caller_stack(depth);
     if (frames == NULL) {

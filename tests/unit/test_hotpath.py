@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import FrameType
+from types import FrameType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -132,13 +132,18 @@ class Proxy:
     """Stands in for SQLAlchemy's connection proxy (the hold's weak referent)."""
 
 
-@pytest.mark.parametrize("name", IMPLS)
-def test_checkout_fills_the_hold_and_checkin_ends_it(name: str, pool_info: Any) -> None:
-    checkout, checkin = impl(name)
-    _, info = pool_info
-    is_internal_file(__file__)
+@pytest.fixture(params=IMPLS)
+def hot(request: pytest.FixtureRequest, pool_info: Any) -> SimpleNamespace:
+    """One implementation's checkout and checkin, a guarded pool's info, a proxy."""
+    checkout, checkin = impl(request.param)
+    is_internal_file(__file__)  # judged, as a checkout would have it
+    return SimpleNamespace(checkout=checkout, checkin=checkin, info=pool_info[1],
+                           proxy=Proxy())
+
+
+def test_checkout_fills_the_hold_and_checkin_ends_it(hot: SimpleNamespace) -> None:
+    checkout, checkin, info, proxy = hot.checkout, hot.checkin, hot.info, hot.proxy
     d: dict[str, Any] = {"_pd_pid": GUARD.pid, "_pd_server_id": 4242}
-    proxy = Proxy()
     before = info.checkouts
     t0 = time.monotonic()
     h = checkout(info, d, proxy)
@@ -159,12 +164,8 @@ def test_checkout_fills_the_hold_and_checkin_ends_it(name: str, pool_info: Any) 
     assert checkin(h) is True  # ended already: nothing more to do
 
 
-@pytest.mark.parametrize("name", IMPLS)
-def test_checkout_declines_what_needs_the_careful_path(name: str, pool_info: Any) -> None:
-    checkout, _ = impl(name)
-    _, info = pool_info
-    is_internal_file(__file__)
-    proxy = Proxy()
+def test_checkout_declines_what_needs_the_careful_path(hot: SimpleNamespace) -> None:
+    checkout, info, proxy = hot.checkout, hot.info, hot.proxy
     assert checkout(None, {"_pd_pid": GUARD.pid}, proxy) is None  # no pool info
     assert checkout(info, {}, proxy) is None  # made before the guard
     assert checkout(info, {"_pd_pid": -1}, proxy) is None  # made in another process
@@ -173,12 +174,8 @@ def test_checkout_declines_what_needs_the_careful_path(name: str, pool_info: Any
     assert not info.holds
 
 
-@pytest.mark.parametrize("name", IMPLS)
-def test_checkin_declines_reported_observed_and_collected(name: str, pool_info: Any) -> None:
-    checkout, checkin = impl(name)
-    _, info = pool_info
-    is_internal_file(__file__)
-    proxy = Proxy()
+def test_checkin_declines_reported_observed_and_collected(hot: SimpleNamespace) -> None:
+    checkout, checkin, info, proxy = hot.checkout, hot.checkin, hot.info, hot.proxy
 
     h = checkout(info, {"_pd_pid": GUARD.pid}, proxy)
     h.reported = True  # PD101 told: the careful path says "unleaked"
@@ -199,16 +196,11 @@ def test_checkin_declines_reported_observed_and_collected(name: str, pool_info: 
     assert checkin(h3) is False  # the garbage collector's checkin: PD102's path
 
 
-@pytest.mark.parametrize("name", IMPLS)
-def test_checkout_in_a_running_loop_names_the_task(name: str, pool_info: Any) -> None:
-    checkout, _ = impl(name)
-    _, info = pool_info
-    is_internal_file(__file__)
-
+def test_checkout_in_a_running_loop_names_the_task(hot: SimpleNamespace) -> None:
     async def main() -> Hold:
-        return checkout(info, {"_pd_pid": GUARD.pid}, proxy)
+        h: Hold = hot.checkout(hot.info, {"_pd_pid": GUARD.pid}, hot.proxy)
+        return h
 
-    proxy = Proxy()
     h = asyncio.run(main())
     assert h.task is not None and h.task.startswith("Task-")
 
