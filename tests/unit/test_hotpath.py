@@ -133,9 +133,12 @@ class Proxy:
 
 
 @pytest.fixture(params=IMPLS)
-def hot(request: pytest.FixtureRequest, pool_info: Any) -> SimpleNamespace:
-    """One implementation's checkout and checkin, a guarded pool's info, a proxy."""
+def hot(request: pytest.FixtureRequest, pool_info: Any,
+        monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """One implementation's checkout and checkin, a guarded pool's info, a proxy; no
+    observers (other tests may leave the metrics recorder installed: it is process-wide)."""
     checkout, checkin = impl(request.param)
+    monkeypatch.setattr(GUARD, "observers", [])
     is_internal_file(__file__)  # judged, as a checkout would have it
     return SimpleNamespace(checkout=checkout, checkin=checkin, info=pool_info[1],
                            proxy=Proxy())
@@ -182,11 +185,12 @@ def test_checkin_declines_reported_observed_and_collected(hot: SimpleNamespace) 
     assert checkin(h) is False and h.id in info.holds
 
     h2 = checkout(info, {"_pd_pid": GUARD.pid}, proxy)
-    GUARD.observers.append(object())
+    observer = object()
+    GUARD.observers.append(observer)
     try:
         assert checkin(h2) is False and h2.id in info.holds
     finally:
-        GUARD.observers.clear()
+        GUARD.observers.remove(observer)
 
     gone = Proxy()
     h3 = checkout(info, {"_pd_pid": GUARD.pid}, gone)
