@@ -157,7 +157,8 @@ def _swap_class(pool: Pool) -> None:
     sub = _swapped.get(cls)
     if sub is None:
         ns: dict[str, Any] = {"_pd_original": cls, "__module__": cls.__module__,
-                              "recreate": _recreate, "__qualname__": cls.__qualname__}
+                              "recreate": _recreate, "__qualname__": cls.__qualname__,
+                              "_pooldoctor": None}  # the instance's PoolInfo shadows it
         # Pool.connect() is one call to _ConnectionFairy._checkout(): made directly, as
         # _return_conn() calls _do_return_conn(), our methods add no call to the cycle
         ns["connect"] = _make_connect(
@@ -437,7 +438,7 @@ def _make_connect(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
         The common case (a connection this process made, from a user frame) is
         :func:`hotpath.checkout`, in C when it is built; anything unusual goes to :func:`_track`.
         """
-        info: PoolInfo | None = self.__dict__.get("_pooldoctor")
+        info: PoolInfo | None = self._pooldoctor
         if info is not None and info.waited:  # a wait of this thread outside a checkout
             _report_wait(info, None)  # (the queue used directly) is not this checkout's
         try:
