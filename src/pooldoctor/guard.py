@@ -20,7 +20,7 @@ from typing import Any, Literal
 from .findings import Finding, Site, utc_iso
 from .ledger import CHECKOUT, Hold, Ledger
 from .sinks import EVENTS_ENV, Callback, Collector, JsonLinesSink, logger
-from .sites import DEFAULT_DEPTH, format_stack, site_of, thread_stack, walker
+from .sites import DEFAULT_DEPTH, format_stack, site_of, thread_stack
 
 
 @dataclass
@@ -63,7 +63,6 @@ class Guard:
 
     def __init__(self) -> None:
         self.options = Options()
-        self.walk = walker(self.options.stack_depth)  # stack capture from a user frame
         self.depth = self.options.stack_depth  # frames captured per stack (read by hotpath)
         self.ledger = Ledger()
         self.collector = Collector()
@@ -94,7 +93,6 @@ class Guard:
     def configure(self, options: Options) -> None:
         options.validate()
         self.options = options
-        self.walk = walker(options.stack_depth)
         self.depth = options.stack_depth
         self.ledger.many_threshold = options.many_threshold
         self.ledger.on_many = self.check_many

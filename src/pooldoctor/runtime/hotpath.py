@@ -10,7 +10,8 @@ on this stack); the caller then takes its careful path.
   pool's ``connect()``, it captures the stack from that function's caller; None: declined.
 - ``checkin(hold) -> bool``: end a checkout's hold; False: declined (PD101 reported for it,
   observers to tell, or the proxy was garbage-collected).
-- ``user_stack(frame, depth) -> Frames | None``: the stack from the first user frame.
+- ``user_stack(frame, depth) -> Frames | None`` (``user_stack_py`` here): the stack from the
+  first user frame; the tests compare the two.
 - ``TxnHook(orig, begin)``: a dialect's ``do_begin``/``do_commit``/``do_rollback`` that
   records the transaction on the hold (C only; runtime/sqlalchemy.py has the Python twin).
 """
@@ -116,7 +117,6 @@ def _load() -> Any:
 
 _c = _load()
 SPEEDUPS = _c is not None  # the C implementation is in use
-user_stack: Callable[[FrameType, int], Frames | None] = _c.user_stack if _c else user_stack_py
 checkout: Callable[[Any, dict[str, Any], Any], Hold | None] = (
     _c.checkout if _c else checkout_py)
 checkin: Callable[[Hold], bool] = _c.checkin if _c else checkin_py
