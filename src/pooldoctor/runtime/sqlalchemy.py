@@ -5,12 +5,16 @@
   ``connect()`` and ``_return_conn()``. No pool event: SQLAlchemy keeps its checkout fast
   path. The hold is stashed on the connection record from checkout to checkin.
 - Garbage-collected proxies: the hold is a weak reference to the proxy (see ledger.py).
-- Timeouts: ``connect()`` adds the holders to the message (PD103). Waits: the ``wait()`` of
-  the pool queue's ``not_empty`` condition is timed (its class is swapped too).
+- The checkout's and checkin's common case, and the transaction hooks: runtime/hotpath.py
+  (in C when ``pooldoctor._speedups`` is built).
+- Timeouts: ``connect()`` adds the holders to the message (PD103). Waits: the pool queue's
+  ``not_empty`` condition is replaced by a timed one (same lock); an asyncio queue's class is
+  swapped for one with a timed ``get()``.
 - ``detach()`` and new connections: the pool's ``detach`` and ``connect`` events.
 - Engines: ``Engine.__init__`` is wrapped while the guard is global; ``instrument(engine)``
   adopts one engine.
-- Transactions: the engine's ``begin``/``commit``/``rollback`` events.
+- Transactions: the dialect's ``do_begin``/``do_commit``/``do_rollback``, wrapped on the
+  dialect instance (no engine event: see below).
 """
 
 from __future__ import annotations
@@ -173,19 +177,17 @@ def _restore_class(pool: Pool) -> None:
     orig = getattr(type(pool), "_pd_original", None)
     if orig is not None:
         pool.__class__ = orig
-    q = getattr(pool, "_pool", None)
+    q: Any = getattr(pool, "_pool", None)  # None for pools without a queue
     qorig = getattr(type(q), "_pd_original", None)
-    if q is not None and qorig is not None:
+    if qorig is not None:  # an asyncio queue
         q.__class__ = qorig
-    if q is not None:
-        if qorig is not None:
-            q.__dict__.pop("_pd_info", None)
-        cond = getattr(q, "not_empty", None)
-        if type(cond) is _TimedCondition:
-            cond.pd_info = None  # stays while a thread waits on it, as a plain condition
-            with q.mutex:
-                if not cond._waiters:  # type: ignore[attr-defined]
-                    q.not_empty = threading.Condition(q.mutex)
+        q.__dict__.pop("_pd_info", None)
+    cond = getattr(q, "not_empty", None)
+    if type(cond) is _TimedCondition:
+        cond.pd_info = None  # stays while a thread waits on it, as a plain condition
+        with q.mutex:
+            if not cond._waiters:  # type: ignore[attr-defined]
+                q.not_empty = threading.Condition(q.mutex)
 
 
 def _recreate(self: Any) -> Pool:
@@ -213,20 +215,34 @@ def _timed_get(orig: Callable[..., Any], q: Any, block: bool, timeout: float | N
     info: PoolInfo | None = q.__dict__.get("_pd_info")
     if info is None or not GUARD.active:
         return orig(q, block, timeout)
-    t0 = time.perf_counter()
-    with info.lock:
-        info.waiting += 1
+    t0 = _wait_begins(info)
     timed_out = True
     try:
         item = orig(q, block, timeout)
         timed_out = False
         return item
     finally:
-        waited = time.perf_counter() - t0
-        with info.lock:
-            info.waiting -= 1
-            info.wait_s_total += waited
-        _after_wait(info, waited, timed_out)
+        _after_wait(info, _wait_ends(info, t0), timed_out)
+
+
+def _wait_begins(info: PoolInfo) -> float:
+    """A checkout starts waiting for a connection: count it; returns when it started."""
+    t0 = time.perf_counter()
+    with info.lock:
+        info.waiting += 1
+    return t0
+
+
+def _wait_ends(info: PoolInfo, t0: float, tid: int | None = None) -> float:
+    """The wait begun at ``t0`` is over: count it; returns the seconds waited. With ``tid``
+    the time is also kept for that thread's checkout to report (see :func:`_report_wait`)."""
+    waited = time.perf_counter() - t0
+    with info.lock:
+        info.waiting -= 1
+        info.wait_s_total += waited
+        if tid is not None:
+            info.waited[tid] = info.waited.get(tid, 0.0) + waited
+    return waited
 
 
 class _TimedCondition(threading.Condition):
@@ -243,18 +259,11 @@ class _TimedCondition(threading.Condition):
         info = self.pd_info
         if info is None or not GUARD.active:
             return threading.Condition.wait(self, timeout)
-        t0 = time.perf_counter()
-        with info.lock:
-            info.waiting += 1
+        t0 = _wait_begins(info)
         try:
             return threading.Condition.wait(self, timeout)
-        finally:
-            waited = time.perf_counter() - t0
-            tid = _get_ident()
-            with info.lock:  # reported by connect(), once the queue's lock is let go
-                info.waiting -= 1
-                info.wait_s_total += waited
-                info.waited[tid] = info.waited.get(tid, 0.0) + waited
+        finally:  # reported by connect(), once the queue's lock is let go
+            _wait_ends(info, t0, _get_ident())
 
 
 def _report_wait(info: PoolInfo, timed_out: bool | None) -> None:
@@ -588,10 +597,11 @@ def _on_forked(record: Any, proxy: Any, info: PoolInfo, rpid: int) -> bool:
 
 
 def _hold_of_fairy(fairy: Any) -> Hold | None:
-    rec = getattr(fairy, "_connection_record", None)
-    if rec is None:
+    """The hold of the connection proxy a dialect method was given (None: not a pool's)."""
+    try:
+        h: Hold | None = fairy._connection_record.__dict__.get("_pd_hold")
+    except AttributeError:  # a raw DB-API connection, or a detached proxy (no record)
         return None
-    h: Hold | None = rec.__dict__.get("_pd_hold")
     return h
 
 
@@ -625,17 +635,11 @@ def _make_end(orig: Callable[[Any], None]) -> Callable[[Any], None]:
         return TxnHook(orig, False)
 
     def do_end(dbapi_connection: Any) -> None:
-        """A commit or rollback; every checkin's reset too, so the common case (no
-        transaction recorded on the hold) costs two lookups."""
+        """A commit or rollback (every checkin's reset too): the transaction is over."""
         try:
             orig(dbapi_connection)
         finally:
-            try:
-                h = dbapi_connection._connection_record.__dict__.get("_pd_hold")
-            except AttributeError:  # not a pool's connection proxy
-                h = None
-            if h is not None and h.txn_since is not None:
-                _txn_ended(h)
+            _txn_ended(_hold_of_fairy(dbapi_connection))
 
     return do_end
 
