@@ -115,11 +115,15 @@ def ending_hold(close: Callable[..., Any]) -> Callable[..., Any]:
     return close_
 
 
-def default_marks(p: Patcher, cls: type) -> None:
-    """Class-level defaults for the marks, so that reading them on a connection that has none
-    (a pool's) is a plain lookup rather than a failed one."""
-    for name in (HOLD, CURSORS):
-        p.set(cls, name, None)
+MARK_DEFAULTS = {HOLD: None, CURSORS: None}  # class-level: reading a mark a connection
+# has not got (a pool's) is then a plain lookup rather than a failed one
+
+
+def patch_cursors(p: Patcher, cls: type) -> None:
+    """Count the cursors of ``cls``'s connections (see :func:`counting_cursors`)."""
+    p.wrap(cls, "cursor", counting_cursors(cls.cursor))  # type: ignore[attr-defined]
+    for name, value in MARK_DEFAULTS.items():
+        p.set(cls, name, value)
 
 
 def counting_cursors(cursor: Callable[..., Any]) -> Callable[..., Any]:
@@ -127,8 +131,9 @@ def counting_cursors(cursor: Callable[..., Any]) -> Callable[..., Any]:
 
     def cursor_(self: Any, *args: Any, **kwargs: Any) -> Any:
         cur = cursor(self, *args, **kwargs)
-        if getattr(self, HOLD, None) is not None:  # a pool's connection: no hold, no count
-            track_cursor(self, cur)
+        h: Hold | None = getattr(self, HOLD, None)
+        if h is not None:  # a pool's connection: no hold, no count
+            track_cursor(self, cur, h)
         return cur
 
     return cursor_
@@ -155,12 +160,9 @@ def cursor_open(cur: Any) -> bool:
     return getattr(cur, "connection", None) is not None  # PyMySQL, MySQLdb, sqlite3
 
 
-def track_cursor(conn: Any, cur: Any) -> None:
-    """Count a new cursor into its connection's hold (``open_cursors``); never raises."""
+def track_cursor(conn: Any, cur: Any, h: Hold) -> None:
+    """Count a new cursor into its connection's hold ``h`` (``open_cursors``); never raises."""
     try:
-        h: Hold | None = getattr(conn, HOLD, None)
-        if h is None:
-            return
         refs: list[weakref.ref[Any]] | None = getattr(conn, CURSORS, None)
         if refs is None:
             refs = []

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from ...guard import GUARD
-from .core import Patcher, counting_cursors, default_marks, ending_hold, open_hold, pool_owned
+from .core import Patcher, ending_hold, open_hold, patch_cursors, pool_owned
 
 LABEL = "MySQLdb"
 MODULE = "MySQLdb.connections"
@@ -18,7 +18,7 @@ MODULE = "MySQLdb.connections"
 
 def patch(p: Patcher) -> None:
     cls = sys.modules["MySQLdb.connections"].Connection
-    init, close, cursor = cls.__init__, cls.close, cls.cursor
+    init, close = cls.__init__, cls.close
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
@@ -29,5 +29,4 @@ def patch(p: Patcher) -> None:
 
     p.wrap(cls, "__init__", __init__)
     p.wrap(cls, "close", ending_hold(close))
-    p.wrap(cls, "cursor", counting_cursors(cursor))
-    default_marks(p, cls)
+    patch_cursors(p, cls)

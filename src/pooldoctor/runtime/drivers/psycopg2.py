@@ -14,8 +14,7 @@ from typing import Any
 from ...guard import GUARD
 from ..tags import tag_connect_params
 from .core import (
-    CURSORS,
-    HOLD,
+    MARK_DEFAULTS,
     Patcher,
     counting_cursors,
     ending_hold,
@@ -31,7 +30,7 @@ MODULE = "psycopg2"
 def _connection_ns(base: type) -> dict[str, Any]:
     return {"close": ending_hold(base.close),  # type: ignore[attr-defined]
             "cursor": counting_cursors(base.cursor),  # type: ignore[attr-defined]
-            HOLD: None, CURSORS: None}  # the marks' defaults (see core.default_marks)
+            **MARK_DEFAULTS}
 
 
 def patch(p: Patcher) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...guard import GUARD
 from ..tags import tag_connect_params
-from .core import Patcher, close_hold, counting_cursors, default_marks, open_hold, pool_owned
+from .core import Patcher, close_hold, open_hold, patch_cursors, pool_owned
 
 LABEL = "psycopg"
 MODULE = "psycopg"
@@ -23,7 +23,7 @@ MODULE = "psycopg"
 def patch(p: Patcher) -> None:
     cls = sys.modules["psycopg"].Connection
     params_fn = cls.__dict__["_get_connection_params"].__func__
-    init, close, cursor = cls.__init__, cls.close, cls.cursor
+    init, close = cls.__init__, cls.close
 
     def _get_connection_params(klass: Any, /, conninfo: str = "", **kwargs: Any) -> Any:
         if GUARD.active and "application_name" not in kwargs:
@@ -52,5 +52,4 @@ def patch(p: Patcher) -> None:
     p.set(cls, "_get_connection_params", classmethod(_get_connection_params))
     p.wrap(cls, "__init__", __init__)
     p.wrap(cls, "close", close_)
-    p.wrap(cls, "cursor", counting_cursors(cursor))
-    default_marks(p, cls)
+    patch_cursors(p, cls)

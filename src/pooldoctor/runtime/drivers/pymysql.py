@@ -18,11 +18,10 @@ from ..tags import tag_connect_params
 from .core import (
     POOLED,
     Patcher,
-    counting_cursors,
-    default_marks,
     ending_hold,
     live_hold,
     open_hold,
+    patch_cursors,
     pool_owned,
 )
 
@@ -33,7 +32,7 @@ MODULE = "pymysql"
 def patch(p: Patcher) -> None:
     cls = sys.modules["pymysql.connections"].Connection
     init, connect, close = cls.__init__, cls.connect, cls.close
-    force_close, cursor = cls._force_close, cls.cursor
+    force_close = cls._force_close
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         if GUARD.active:
@@ -59,5 +58,4 @@ def patch(p: Patcher) -> None:
     p.wrap(cls, "connect", connect_)
     p.wrap(cls, "close", ending_hold(close))
     p.wrap(cls, "_force_close", ending_hold(force_close))
-    p.wrap(cls, "cursor", counting_cursors(cursor))
-    default_marks(p, cls)
+    patch_cursors(p, cls)

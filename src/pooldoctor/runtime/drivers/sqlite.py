@@ -12,7 +12,15 @@ import sys
 from typing import Any
 
 from ...guard import GUARD
-from .core import Patcher, ending_hold, guarded_subclass, open_hold, pool_owned, track_cursor
+from .core import (
+    MARK_DEFAULTS,
+    Patcher,
+    counting_cursors,
+    ending_hold,
+    guarded_subclass,
+    open_hold,
+    pool_owned,
+)
 
 LABEL = "sqlite3"
 MODULE = "sqlite3"
@@ -32,11 +40,10 @@ def _connection_ns(base: type) -> dict[str, Any]:
     import sqlite3
 
     def cursor(self: Any, factory: Any = sqlite3.Cursor) -> Any:
-        cur = base.cursor(self, guarded_subclass(factory, "cursor", _cursor_ns))  # type: ignore[attr-defined]
-        track_cursor(self, cur)
-        return cur
+        return base.cursor(self, guarded_subclass(factory, "cursor", _cursor_ns))  # type: ignore[attr-defined]
 
-    return {"close": ending_hold(base.close), "cursor": cursor}  # type: ignore[attr-defined]
+    return {"close": ending_hold(base.close),  # type: ignore[attr-defined]
+            "cursor": counting_cursors(cursor), **MARK_DEFAULTS}
 
 
 def patch(p: Patcher) -> None:
