@@ -128,6 +128,29 @@ advance(PyObject *counter)
     return v;
 }
 
+static void
+release(PyObject **items, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(items[i]);
+    }
+}
+
+/* The first n of items as a tuple, stealing them (on failure they are released). */
+static PyObject *
+pack(PyObject **items, Py_ssize_t n)
+{
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL) {
+        release(items, n);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTuple_SET_ITEM(t, i, items[i]);
+    }
+    return t;
+}
+
 /* Up to depth (code, lasti) pairs from frame outwards, as a flat tuple. Steals frame. */
 static PyObject *
 walk(PyFrameObject *frame, Py_ssize_t depth)
@@ -138,7 +161,8 @@ walk(PyFrameObject *frame, Py_ssize_t depth)
         PyObject *lasti = PyLong_FromLong(PyFrame_GetLasti(frame));
         if (lasti == NULL) {
             Py_DECREF(frame);
-            goto fail;
+            release(items, n);
+            return NULL;
         }
         items[n++] = (PyObject *)PyFrame_GetCode(frame);
         items[n++] = lasti;
@@ -153,19 +177,7 @@ walk(PyFrameObject *frame, Py_ssize_t depth)
         }
     }
     Py_XDECREF(frame);
-    PyObject *t = PyTuple_New(n);
-    if (t == NULL) {
-        goto fail;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyTuple_SET_ITEM(t, i, items[i]);
-    }
-    return t;
-fail:
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_DECREF(items[i]);
-    }
-    return NULL;
+    return pack(items, n);
 }
 
 /* The stack from the first user frame at or above frame. NULL with no exception set when
@@ -218,25 +230,14 @@ walk_internal(_PyInterpreterFrame *f, Py_ssize_t depth)
         int lasti = _PyInterpreterFrame_LASTI(f);
         PyObject *lasti_o = PyLong_FromLong(lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT));
         if (lasti_o == NULL) {
-            for (Py_ssize_t j = 0; j < n; j++) {
-                Py_DECREF(items[j]);
-            }
+            release(items, n);
             return NULL;
         }
         items[n++] = Py_NewRef((PyObject *)f->f_code);
         items[n++] = lasti_o;
         f = complete(f->previous);
     }
-    PyObject *t = PyTuple_New(n);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (t == NULL) {
-            Py_DECREF(items[i]);
-        }
-        else {
-            PyTuple_SET_ITEM(t, i, items[i]);
-        }
-    }
-    return t;
+    return pack(items, n);
 }
 #endif
 
