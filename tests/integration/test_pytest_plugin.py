@@ -17,7 +17,7 @@ import sqlalchemy.dialects.mysql
 import sqlalchemy.dialects.postgresql  # noqa: F401
 
 import pooldoctor.api
-import pooldoctor.pytest_leaks
+import pooldoctor.pytest_plugin.leaks
 import pooldoctor.runtime.dbapi
 import pooldoctor.runtime.sqlalchemy
 
@@ -332,7 +332,7 @@ def test_warn_mode_and_escalation(suite: pytest.Pytester) -> None:
                              "-W", "error::pooldoctor.pytest_plugin.ConnectionLeakWarning")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["pooldoctor: the test left 1 connection behind: PD105*"])
-    result.stdout.no_fnmatch_line("*pytest_leaks.py*")  # no plugin traceback
+    result.stdout.no_fnmatch_line("*pytest_plugin*leaks.py*")  # no plugin traceback
 
 
 def test_bad_options_are_usage_errors(suite: pytest.Pytester) -> None:
@@ -635,7 +635,7 @@ def test_server_lost_stops_the_count_with_one_warning(suite: pytest.Pytester,
                                                       pg_url: str) -> None:
     src = f"""
         import sqlalchemy as sa
-        from pooldoctor.pytest_leaks import PLUGIN_KEY
+        from pooldoctor.pytest_plugin.leaks import PLUGIN_KEY
 
         ENGINE = sa.create_engine({pg_url!r}, poolclass=sa.pool.NullPool)
 

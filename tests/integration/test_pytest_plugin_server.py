@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from pooldoctor.pytest_server import ServerCounter
+from pooldoctor.pytest_plugin.server import ServerCounter
 from pooldoctor.runtime.tags import process_tag
 
 CHILD = """

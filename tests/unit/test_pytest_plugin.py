@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 from pooldoctor.findings import Finding, Site
-from pooldoctor.pytest_leaks import merge_reports
-from pooldoctor.pytest_server import _decode, _norm, local_endpoints
+from pooldoctor.pytest_plugin.server import _decode, _norm, local_endpoints
+from pooldoctor.pytest_plugin.xdist import merge_reports
 from pooldoctor.reports import Report
 
 
@@ -18,7 +18,7 @@ def test_importing_the_entry_point_is_cheap() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "sqlalchemy" not in out
-    assert "pooldoctor.pytest_leaks" not in out
+    assert "pooldoctor.pytest_plugin.leaks" not in out
     assert "pooldoctor.guard" not in out
 
 
@@ -82,3 +82,37 @@ def test_local_endpoints_sees_our_sockets_only() -> None:
         client.close()
         server.close()
     assert local not in local_endpoints(port)  # closed: gone
+
+
+def test_the_plugin_modules_import_no_cycle() -> None:
+    """The plugin's modules import one another in one direction only (no import cycle, lazy
+    imports included)."""
+    import ast
+    import pathlib
+
+    import pooldoctor.pytest_plugin as pkg
+
+    folder = pathlib.Path(pkg.__file__).parent
+    edges: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        name = "pooldoctor.pytest_plugin" + ("" if path.stem == "__init__" else f".{path.stem}")
+        edges[name] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                mod = node.module if node.level == 0 else None
+                assert mod is not None, f"{path.name}: relative import"  # absolute imports only
+                if mod.startswith("pooldoctor.pytest_plugin"):
+                    edges[name].add(mod)
+    assert len(edges) >= 5
+    seen: set[str] = set()
+
+    def visit(mod: str, path: tuple[str, ...]) -> None:
+        assert mod not in path, f"import cycle: {' -> '.join((*path, mod))}"
+        if mod in seen:
+            return
+        for nxt in edges.get(mod, ()):
+            visit(nxt, (*path, mod))
+        seen.add(mod)
+
+    for mod in edges:
+        visit(mod, ())

@@ -1,4 +1,4 @@
-"""The pytest plugin's checks, loaded only when the plugin is enabled (see pytest_plugin.py).
+"""The pytest plugin's checks, loaded only when the plugin is enabled (see ``__init__.py``).
 
 Every hold in the guard's ledger has an increasing id. A test owns the holds created from the
 start of its setup to the end of its teardown, except those created while a wider-scoped
@@ -16,7 +16,7 @@ import collections
 import gc
 import os
 import warnings
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,54 +24,20 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
-from .findings import CATALOGUE, Finding, Site
-from .guard import GUARD
-from .ledger import Hold
-from .pytest_plugin import MODES, ConnectionLeakWarning
-from .reports import Report, merge_pools
-from .runtime import sqlalchemy as sa_rt
+from pooldoctor.findings import CATALOGUE, Finding, Site
+from pooldoctor.guard import GUARD
+from pooldoctor.ledger import Hold
+from pooldoctor.pytest_plugin.common import ConnectionLeakWarning
+from pooldoctor.pytest_plugin.settings import WORKER_OUTPUT, Settings
+from pooldoctor.pytest_plugin.summary import summary
+from pooldoctor.pytest_plugin.xdist import Controller, is_xdist_controller, worker_id
+from pooldoctor.reports import Report
+from pooldoctor.runtime import sqlalchemy as sa_rt
 
 if TYPE_CHECKING:
-    from .pytest_server import ServerCounter
+    from pooldoctor.pytest_plugin.server import ServerCounter
 
 PLUGIN_KEY = pytest.StashKey["LeakCheck | Controller"]()
-WORKER_OUTPUT = "pooldoctor"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The plugin's options, from the command line or else the ini file."""
-
-    mode: str
-    server: str | None
-    report: str | None
-    leak_threshold: float
-
-    @classmethod
-    def from_config(cls, config: pytest.Config) -> Settings:
-        def pick(name: str) -> Any:
-            value = config.getoption(name, None)
-            return value if value is not None else config.getini(name)
-
-        mode = str(pick("pooldoctor_mode") or "fail").strip().lower()
-        if mode not in MODES:
-            raise pytest.UsageError(f"pooldoctor_mode must be 'fail' or 'warn', got {mode!r}")
-        raw = pick("pooldoctor_leak_threshold")
-        try:
-            threshold = float(raw)
-        except (TypeError, ValueError):
-            raise pytest.UsageError(
-                f"pooldoctor_leak_threshold must be a number of seconds, got {raw!r}") from None
-        if threshold <= 0:
-            raise pytest.UsageError(
-                f"pooldoctor_leak_threshold must be positive, got {threshold:g}")
-        report = str(pick("pooldoctor_report") or "").strip() or None
-        folder = os.path.dirname(os.path.abspath(report)) if report else ""
-        if report and not os.path.isdir(folder):  # say so now, not after the whole run
-            raise pytest.UsageError(
-                f"pooldoctor_report {report!r}: folder {folder!r} does not exist")
-        return cls(mode=mode, server=str(pick("pooldoctor_server") or "").strip() or None,
-                   report=report, leak_threshold=threshold)
 
 
 def install(config: pytest.Config) -> None:
@@ -86,20 +52,6 @@ def install(config: pytest.Config) -> None:
     config.pluginmanager.register(plugin, "pooldoctor-leaks")
 
 
-def is_xdist_controller(config: pytest.Config) -> bool:
-    """True in the pytest-xdist process that hands tests to workers (it runs none)."""
-    if hasattr(config, "workerinput") or config.getoption("collectonly", False):
-        return False
-    if config.pluginmanager.has_plugin("dsession"):
-        return True
-    return (config.getoption("dist", "no") or "no") != "no" and bool(config.getoption("tx", None))
-
-
-def worker_id(config: pytest.Config) -> str | None:
-    workerinput = getattr(config, "workerinput", None)
-    return workerinput.get("workerid") if isinstance(workerinput, dict) else None
-
-
 @dataclass
 class Owner:
     """A wider-scoped fixture and the holds created while it was being set up."""
@@ -112,14 +64,14 @@ class LeakCheck:
     """The per-test check, in every process that runs tests."""
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        from . import api
+        from pooldoctor import api
 
         self.config = config
         self.settings = settings
         self.worker = worker_id(config)
         self.server: ServerCounter | None = None
         if settings.server:
-            from .pytest_server import ServerCounter
+            from pooldoctor.pytest_plugin.server import ServerCounter
 
             self.server = ServerCounter.open(settings.server)  # before instrumenting: unseen
         self.owns_guard = not GUARD.active
@@ -346,7 +298,7 @@ class LeakCheck:
 
     def _server_lost(self, e: Exception) -> None:
         """The server count failed (server gone?): say so once and stop counting."""
-        from .dbconnect import describe_db_error
+        from pooldoctor.dbconnect import describe_db_error
 
         assert self.server is not None
         url = self.server.url
@@ -414,7 +366,7 @@ class LeakCheck:
         summary(terminalreporter, self.report(), self.settings)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        from . import api
+        from pooldoctor import api
 
         try:
             GUARD.options.on_finding.remove(self._on_finding)
@@ -424,88 +376,6 @@ class LeakCheck:
             self.server.close()
         if self.owns_guard:
             api.uninstrument()
-
-
-class Controller:
-    """In a pytest-xdist controller: merge the workers' reports; the workers do the checks."""
-
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        self.config = config
-        self.settings = settings
-        self.reports: list[dict[str, Any]] = []
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        data = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
-        if isinstance(data, dict):
-            self.reports.append(data)
-
-    def report(self) -> Report:
-        return merge_reports(self.reports, self.settings.mode)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        report = self.report()
-        if report.extra["pytest"]["session_failed"] and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if self.settings.report:
-            report.write(self.settings.report)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        summary(terminalreporter, self.report(), self.settings)
-
-
-def merge_reports(reports: Iterable[dict[str, Any]], mode: str) -> Report:
-    """One report from the workers' reports: findings merged by code and site."""
-    findings: list[Finding] = []
-    pools: list[dict[str, Any]] = []
-    stats: dict[str, Any] = {"mode": mode, "tests_checked": 0, "leaking": [], "allowed": 0,
-                             "session_failed": False, "workers": 0}
-    for d in reports:
-        r = Report.from_dict(d)
-        findings += r.findings
-        pools += r.pools
-        s = r.extra.get("pytest", {})
-        stats["tests_checked"] += s.get("tests_checked", 0)
-        stats["leaking"] += s.get("leaking", [])
-        stats["allowed"] += s.get("allowed", 0)
-        stats["session_failed"] = stats["session_failed"] or bool(s.get("session_failed"))
-        stats["workers"] += 1
-    return Report(findings, merge_pools(pools), {"pytest": stats})
-
-
-def summary(tr: Any, report: Report, settings: Settings) -> None:
-    """The ``pooldoctor`` section of the terminal summary."""
-    stats = report.extra["pytest"]
-    tr.write_sep("=", "pooldoctor")
-    leaking = stats["leaking"]
-    allowed = f", {stats['allowed']} allowed by marker" if stats["allowed"] else ""
-    checked = stats["tests_checked"]
-    checked_text = f"{checked} test{'s' if checked != 1 else ''} checked"
-    if not report.findings:
-        tr.write_line(f"{checked_text}, no connections left behind{allowed}")
-    else:
-        _write_findings(tr, report, f"{checked_text}, {len(leaking)} left connections "
-                        f"behind{allowed}")
-    if settings.report:
-        tr.write_line(f"report written to {settings.report}")
-
-
-def _write_findings(tr: Any, report: Report, head: str) -> None:
-    stats = report.extra["pytest"]
-    leaking = stats["leaking"]
-    tr.write_line(head)
-    if stats["session_failed"]:
-        tr.write_line("connections found left behind only at the end of the session, where "
-                      "no test can fail for them (see below): the session fails", red=True)
-    for name in leaking[:20]:
-        tr.write_line(f"  {name}")
-    if len(leaking) > 20:
-        tr.write_line(f"  ... and {len(leaking) - 20} more")
-    color = bool(getattr(tr, "hasmarkup", False))  # pytest's writer knows NO_COLOR etc.
-    text = report.render_text(color=color, stacks=False)
-    for line in text.rstrip("\n").splitlines():
-        tr.write_line(line)
 
 
 def allowed_codes(item: pytest.Item) -> set[str]:

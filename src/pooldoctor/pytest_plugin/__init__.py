@@ -3,7 +3,8 @@
 Registered through the ``pytest11`` entry point but inactive until asked for, with
 ``pytest --pooldoctor`` or ``pooldoctor = true`` in the pytest configuration. Importing this
 module is cheap: it registers options and the ``pooldoctor_allow`` marker, nothing else. The
-checks live in :mod:`pooldoctor.pytest_leaks` and are loaded only when the plugin is enabled.
+checks live in :mod:`pooldoctor.pytest_plugin.leaks` and are loaded only when the plugin is
+enabled.
 See docs/pytest.md.
 """
 
@@ -11,15 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-MODES = ("fail", "warn")
+from pooldoctor.pytest_plugin.common import MODES, ConnectionLeakWarning
 
-
-class ConnectionLeakWarning(pytest.PytestWarning):
-    """A test or fixture left a database connection behind (``--pooldoctor-mode=warn``).
-
-    Filter it or escalate it like any warning, e.g.
-    ``-W error::pooldoctor.pytest_plugin.ConnectionLeakWarning``.
-    """
+__all__ = ["MODES", "ConnectionLeakWarning", "enabled"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "given codes such as ['PD105']) for this test.")
     if not enabled(config):
         return
-    from .pytest_leaks import install
+    from pooldoctor.pytest_plugin.leaks import install
 
     install(config)
 

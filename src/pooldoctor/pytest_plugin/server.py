@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from .runtime.tags import process_tag
-from .urls import BadURL, mask_url, parse_url
+from pooldoctor.runtime.tags import process_tag
+from pooldoctor.urls import BadURL, mask_url, parse_url
 
 SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql",
                 "mariadb": "mariadb+pymysql"}
@@ -70,7 +70,7 @@ class ServerCounter:
         """Connect (raises ``pytest.UsageError`` with one masked line on failure)."""
         import sqlalchemy as sa
 
-        from .dbconnect import describe_db_error
+        from pooldoctor.dbconnect import describe_db_error
 
         try:
             u = parse_url(url)
@@ -176,7 +176,7 @@ class ServerCounter:
     def idle_in_pools(self) -> tuple[set[int], int]:
         """Connections idle in the guarded QueuePools that point at this server: the server
         ids the guard noted at connect, and how many more have no known id."""
-        from .runtime import sqlalchemy as sa_rt
+        from pooldoctor.runtime import sqlalchemy as sa_rt
 
         ids: set[int] = set()
         unknown = 0
