@@ -162,11 +162,13 @@ class Site:
 
 
 def shorten_path(path: str) -> str:
+    """``path`` relative to the working folder when inside it; as given when the working
+    folder is gone (a test deleted it), on another drive, or outside."""
     import os
 
     try:
         rel = os.path.relpath(path)
-    except ValueError:
+    except (ValueError, OSError):
         return path
     return path if rel.startswith("..") else rel
 

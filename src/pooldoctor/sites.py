@@ -79,7 +79,10 @@ def _classify(filename: str) -> bool:
         # exec'd user code (<string>, <stdin>) is the user's; generated wrappers
         # (<frozen ...>, <sqlalchemy generated ...>, <decorator-gen-1>) are not.
         return filename not in ("<string>", "<stdin>", "<console>")  # see is_internal_frame
-    path = filename if os.path.isabs(filename) else os.path.abspath(filename)
+    try:
+        path = filename if os.path.isabs(filename) else os.path.abspath(filename)
+    except OSError:  # the working folder is gone: judge the name as it is
+        path = filename
     parts = path.split(os.sep)
     for marker in _SITE_DIRS:
         if marker in parts:

@@ -36,7 +36,8 @@ def test_merge_reports_adds_up_workers() -> None:
                            "fail")
     stats = merged.extra["pytest"]
     assert stats == {"mode": "fail", "tests_checked": 7, "leaking": ["t.py::a", "t.py::b"],
-                     "allowed": 2, "session_failed": False, "workers": 2}
+                     "allowed": 2, "session_failed": False, "workers": 2,
+                     "internal_errors": 0}
     assert sorted(f.site.line for f in merged.findings if f.site) == [3, 9]
     [pool] = merged.pools
     assert pool["checkouts"] == 6 and pool["peak_checked_out"] == 5 and pool["processes"] == 2

@@ -21,6 +21,7 @@ class Settings:
     server: str | None
     report: str | None
     leak_threshold: float
+    report_path: str | None = None  # ``report`` made absolute at start
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -41,9 +42,12 @@ class Settings:
             raise pytest.UsageError(
                 f"pooldoctor_leak_threshold must be positive, got {threshold:g}")
         report = str(pick("pooldoctor_report") or "").strip() or None
-        folder = os.path.dirname(os.path.abspath(report)) if report else ""
+        # relative to where pytest started, fixed now: a test may change or delete the cwd
+        report_path = (os.path.join(str(config.invocation_params.dir), report)
+                       if report else None)
+        folder = os.path.dirname(report_path) if report_path else ""
         if report and not os.path.isdir(folder):  # say so now, not after the whole run
             raise pytest.UsageError(
                 f"pooldoctor_report {report!r}: folder {folder!r} does not exist")
         return cls(mode=mode, server=str(pick("pooldoctor_server") or "").strip() or None,
-                   report=report, leak_threshold=threshold)
+                   report=report, leak_threshold=threshold, report_path=report_path)

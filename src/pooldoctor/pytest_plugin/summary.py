@@ -8,8 +8,20 @@ from pooldoctor.pytest_plugin.settings import Settings
 from pooldoctor.reports import Report
 
 
-def summary(tr: Any, report: Report, settings: Settings) -> None:
-    """The ``pooldoctor`` section of the terminal summary."""
+def write_report(report: Report, settings: Settings) -> str:
+    """Write the JSON report if asked; the line that says so, or why it could not be."""
+    path = settings.report_path or settings.report
+    if not path:
+        return ""
+    try:
+        report.write(path)
+    except OSError as e:  # the folder went away during the run: say so, no traceback
+        return f"pooldoctor: cannot write the report to {path}: {e.strerror or e}"
+    return f"report written to {settings.report}"
+
+
+def summary(tr: Any, report: Report, settings: Settings, note: str = "") -> None:
+    """The ``pooldoctor`` section of the terminal summary (``note``: the report's line)."""
     stats = report.extra["pytest"]
     tr.write_sep("=", "pooldoctor")
     leaking = stats["leaking"]
@@ -21,8 +33,12 @@ def summary(tr: Any, report: Report, settings: Settings) -> None:
     else:
         _write_findings(tr, report, f"{checked_text}, {len(leaking)} left connections "
                         f"behind{allowed}")
-    if settings.report:
-        tr.write_line(f"report written to {settings.report}")
+    errors = stats.get("internal_errors", 0)
+    if errors:
+        tr.write_line(f"pooldoctor: {errors} internal error(s) in the plugin, logged; the "
+                      "tests themselves were not affected")
+    if note:
+        tr.write_line(note)
 
 
 def _write_findings(tr: Any, report: Report, head: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from pooldoctor.findings import Finding
 from pooldoctor.pytest_plugin.settings import WORKER_OUTPUT, Settings
-from pooldoctor.pytest_plugin.summary import summary
+from pooldoctor.pytest_plugin.summary import summary, write_report
 from pooldoctor.reports import Report, merge_pools
 
 
@@ -34,6 +34,7 @@ class Controller:
         self.config = config
         self.settings = settings
         self.reports: list[dict[str, Any]] = []
+        self.note = ""
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -49,11 +50,10 @@ class Controller:
         report = self.report()
         if report.extra["pytest"]["session_failed"] and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if self.settings.report:
-            report.write(self.settings.report)
+        self.note = write_report(report, self.settings)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        summary(terminalreporter, self.report(), self.settings)
+        summary(terminalreporter, self.report(), self.settings, self.note)
 
 
 def merge_reports(reports: Iterable[dict[str, Any]], mode: str) -> Report:
@@ -71,5 +71,6 @@ def merge_reports(reports: Iterable[dict[str, Any]], mode: str) -> Report:
         stats["leaking"] += s.get("leaking", [])
         stats["allowed"] += s.get("allowed", 0)
         stats["session_failed"] = stats["session_failed"] or bool(s.get("session_failed"))
+        stats["internal_errors"] = stats.get("internal_errors", 0) + s.get("internal_errors", 0)
         stats["workers"] += 1
     return Report(findings, merge_pools(pools), {"pytest": stats})

@@ -7,12 +7,19 @@ import os
 import sys
 
 
+def _abspath(path: str) -> str:
+    try:
+        return os.path.abspath(path)
+    except OSError:  # started in a working folder that is gone
+        return path
+
+
 def _chain() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     saved = list(sys.path)
     this = sys.modules.pop("sitecustomize", None)
     try:
-        sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+        sys.path[:] = [p for p in sys.path if _abspath(p or ".") != here]
         import importlib
 
         try:
