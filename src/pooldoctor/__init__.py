@@ -6,6 +6,10 @@ Public API::
     pooldoctor.instrument()            # guard every engine and driver of this process
     ...
     print(pooldoctor.report().to_json())
+
+PYTEST_DONT_REWRITE: `pooldoctor run -- pytest` imports this package before pytest starts, and
+pytest would warn that it cannot rewrite its plugin's package (an error under
+``filterwarnings = error``); pooldoctor has no assertions for pytest to rewrite.
 """
 
 from __future__ import annotations

@@ -416,6 +416,7 @@ class Guard:
                     self._events.write({"event": "pools", "pid": self.pid,
                                         "pools": self.pool_infos(),
                                         "internal_errors": self.internal_errors,
+                                        "holds_taken": self.ledger.last_id,
                                         "at": utc_iso()})
         except Exception:
             self.internal_error("exit check")

@@ -90,8 +90,10 @@ def run(command: tuple[str, ...], report_path: str | None, fmt: str, fail_on_fin
             fail(f"cannot write the report to {report_path!r}: {e.strerror}")
     if fmt == "json":
         click.echo(report.to_json(), err=True)
-    else:
+    elif report.findings:
         click.echo(report.render_text(color=use_color(sys.stderr)), err=True, nl=False)
+    else:  # not a clean bill of health when the program failed before doing anything
+        click.echo(result.verdict(), err=True)
     if result.internal_errors:
         click.echo(f"pooldoctor: {result.internal_errors} internal error(s) in the guard; "
                    "the program was not affected", err=True)

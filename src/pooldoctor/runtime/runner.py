@@ -30,6 +30,21 @@ class RunResult:
     exit_code: int
     report: Report
     internal_errors: int
+    holds_taken: int | None = None  # connections any process took (None: none reported)
+
+    def verdict(self) -> str:
+        """The summary's line when there are no findings: clean, or nothing was checked."""
+        code = self.exit_code
+        status = (f"was killed by signal {-code}" if code < 0
+                  else f"exited with status {code}")
+        if code != 0 and not self.holds_taken:
+            return (f"pooldoctor: no findings, but nothing was checked: the program {status} "
+                    "before taking any database connection")
+        if code != 0:
+            return f"pooldoctor: no findings in what ran; the program {status}"
+        if self.holds_taken == 0:
+            return "pooldoctor: no findings (the program took no database connection)"
+        return "pooldoctor: no findings"
 
 
 def guarded_env(options: dict[str, Any], events_path: str,
@@ -77,8 +92,10 @@ def run_guarded(argv: Sequence[str], options: dict[str, Any],
         shutil.rmtree(tmp, ignore_errors=True)
     pools = merge_pools(p for e in events if e.get("event") == "pools" for p in e["pools"])
     internal = sum(int(e.get("internal_errors", 0)) for e in events if e.get("event") == "pools")
+    taken = [int(e["holds_taken"]) for e in events
+             if e.get("event") == "pools" and isinstance(e.get("holds_taken"), int)]
     report = Report(findings_from_events(events), pools)
-    return RunResult(code, report, internal), completed
+    return RunResult(code, report, internal, max(taken) if taken else None), completed
 
 
 def _run_forwarding_signals(cmd: list[str], env: dict[str, str], cwd: str | None) -> int:
