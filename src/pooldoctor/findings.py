@@ -222,12 +222,40 @@ class Finding:
             if pid not in self.pids:
                 self.pids.append(pid)
         self.first_seen = min(self.first_seen, other.first_seen)
+        callers = merge_callers(self.details.get("callers"), other.details.get("callers"))
+        factory = bool(self.details.get("factory") or other.details.get("factory"))
         if other.last_seen >= self.last_seen:
             self.last_seen = other.last_seen
             self.message = other.message
             self.details.update(other.details)
+        if callers:
+            self.details["callers"] = callers
+        if factory:
+            self.details["factory"] = True
         if not self.stack and other.stack:
             self.stack = other.stack
+
+    def callers(self) -> list[tuple[Site, int]]:
+        """The distinct callers of the site that leaked, most frequent first (``details``)."""
+        out: list[tuple[Site, int]] = []
+        for c in self.details.get("callers") or ():
+            try:
+                out.append((Site.from_dict(c), int(c.get("count", 1))))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+        return out
+
+    def where(self) -> str:
+        """Where to look, shortened: the caller first when the site is a factory that handed
+        the connection to one caller (``test.py:9 in test_a, through db.py:3 in connect``)."""
+        if self.site is None:
+            return "an unknown site"
+        callers = self.callers()
+        if self.details.get("factory") and callers:
+            first = callers[0][0].short()
+            more = f" (and {len(callers) - 1} more callers)" if len(callers) > 1 else ""
+            return f"{first}{more}, through {self.site.short()}"
+        return self.site.short()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -257,6 +285,22 @@ class Finding:
             last_seen=d.get("last_seen") or "",
             details=dict(d.get("details") or {}),
         )
+
+
+def merge_callers(a: Any, b: Any) -> list[dict[str, Any]]:
+    """Two ``details["callers"]`` lists as one: counts added by (file, line, function), most
+    frequent first."""
+    merged: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    for lst in (a, b):
+        for c in lst if isinstance(lst, list) else ():
+            if not isinstance(c, dict):
+                continue
+            k = (c.get("file"), c.get("line"), c.get("function"))
+            if k in merged:
+                merged[k]["count"] = merged[k].get("count", 1) + c.get("count", 1)
+            else:
+                merged[k] = dict(c)
+    return sorted(merged.values(), key=lambda c: -int(c.get("count", 1)))
 
 
 def merge_findings(findings: Iterable[Finding]) -> list[Finding]:

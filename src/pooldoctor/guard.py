@@ -20,7 +20,7 @@ from typing import Any, Literal
 from .findings import Finding, Site, utc_iso
 from .ledger import CHECKOUT, Hold, Ledger
 from .sinks import EVENTS_ENV, Callback, Collector, JsonLinesSink, logger
-from .sites import DEFAULT_DEPTH, format_stack, site_of, thread_stack
+from .sites import DEFAULT_DEPTH, caller_of, format_stack, returns_call, site_of, thread_stack
 
 
 @dataclass
@@ -208,6 +208,11 @@ class Guard:
         d.pop("stack", None)
         d.pop("site", None)
         d.update(details)
+        caller = caller_of(frames) if frames else None
+        if caller is not None:  # a shared helper: which of its callers leaked, how often
+            d["callers"] = [{**caller.to_dict(), "count": 1}]
+            if returns_call(frames[0], frames[1]):
+                d["factory"] = True  # the site hands the connection to its caller
         return Finding(code=code, message=message, site=site_of(frames),
                        stack=format_stack(frames), pids=[h.pid], details=d)
 

@@ -124,6 +124,26 @@ def _paint(text: str, style: str, color: bool) -> str:
     return f"{_COLORS[style]}{text}{_RESET}" if color else text
 
 
+def _where_lines(f: Finding) -> list[str]:
+    """The ``at`` lines: a factory's callers first (what a person fixes), then the factory;
+    else the site, and the distinct callers when several leaked through it."""
+    if f.site is None:
+        return []
+    callers = f.callers()
+    if f.details.get("factory") and callers:
+        out = [f"    at {c.short()}" + (f"  (x{n})" if n > 1 else "") for c, n in callers[:10]]
+        if len(callers) > 10:
+            out.append(f"    ... and {len(callers) - 10} more callers")
+        out.append(f"    through {f.site.short()} (opened there, handed to the caller)")
+        return out
+    out = [f"    at {f.site.short()}"]
+    if len(callers) > 1:
+        listed = ", ".join(c.short() + (f" (x{n})" if n > 1 else "") for c, n in callers[:10])
+        more = f", and {len(callers) - 10} more" if len(callers) > 10 else ""
+        out.append(f"    called from {listed}{more}")
+    return out
+
+
 def render_text(report: Report, color: bool | None = None, stacks: bool = True) -> str:
     """A readable summary: each finding once, with its site, count, stack and a hint."""
     if color is None:
@@ -138,8 +158,7 @@ def render_text(report: Report, color: bool | None = None, stacks: bool = True) 
         if f.count > 1:
             head += _paint(f"  (x{f.count})", "bold", color)
         lines.append(head)
-        if f.site is not None:
-            lines.append(f"    at {f.site.short()}")
+        lines += _where_lines(f)
         if stacks:
             from .sites import is_internal_file
 

@@ -222,3 +222,50 @@ def site_of(frames: Frames) -> Site | None:
 def format_stack(frames: Frames) -> list[Site]:
     return [Site(code.co_filename, line_of(code, lasti), code.co_name)
             for code, lasti in pairs(frames)]
+
+
+_returns: dict[tuple[CodeType, int], bool] = {}
+
+
+def returns_call(code: CodeType, lasti: int) -> bool:
+    """True when the call running at ``lasti`` in ``code`` hands its result back to the
+    caller (``return f(...)``, or ``x = f(...)`` then ``return x``): the frame is a factory,
+    and the line a person fixes is its caller's. Read from the bytecode when a finding is
+    made; never raises."""
+    key = (code, lasti)
+    found = _returns.get(key)
+    if found is None:
+        try:
+            found = _returns_call(code, lasti)
+        except Exception:
+            found = False
+        _returns[key] = found
+    return found
+
+
+def _returns_call(code: CodeType, lasti: int) -> bool:
+    import dis
+    import itertools
+
+    ins = list(dis.get_instructions(code))
+    # the instruction running at lasti (lasti may point into its inline cache entries)
+    at = max((i for i, x in enumerate(ins) if x.offset <= lasti), default=None)
+    if at is None or at + 1 >= len(ins):
+        return False
+    nxt = ins[at + 1]
+    if nxt.opname == "RETURN_VALUE":
+        return True
+    if nxt.opname == "STORE_FAST":
+        name = nxt.argval
+        return any(a.opname.startswith("LOAD_FAST") and a.argval == name
+                   and b.opname == "RETURN_VALUE" for a, b in itertools.pairwise(ins))
+    return False
+
+
+def caller_of(frames: Frames) -> Site | None:
+    """The first user frame after the site (who called the site's function), or None."""
+    for code, lasti in pairs(frames)[1:]:
+        filename = code.co_filename
+        if not is_internal_file(filename) and not filename.startswith("<"):
+            return Site(filename, line_of(code, lasti), code.co_name)
+    return None

@@ -83,10 +83,12 @@ def test_leaky_test_fails_with_its_site(suite: pytest.Pytester) -> None:
     caller = line_of(LEAKY, "CALLER")
     result.stdout.fnmatch_lines([
         "*ERROR at teardown of test_leak*",
-        f"pooldoctor: the test left 1 connection behind: PD105 at test_leaky.py:{site} in helper",
+        # helper() returns the connection: its caller is the line to fix, named first
+        f"pooldoctor: the test left 1 connection behind: PD105 at test_leaky.py:{caller} in "
+        f"test_leak, through test_leaky.py:{site} in helper",
         "PD105 error*connection checked out at the end of test test_leaky.py::test_leak*",
-        f"    at test_leaky.py:{site} in helper",
-        f"*test_leaky.py:{caller} in test_leak",
+        f"    at test_leaky.py:{caller} in test_leak",
+        f"    through test_leaky.py:{site} in helper (opened there, handed to the caller)",
         "    hint: close connections*",
         "*pooldoctor_allow(codes=*PD105*",
     ])

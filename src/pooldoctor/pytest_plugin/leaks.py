@@ -258,7 +258,7 @@ class LeakCheck:
               marker_hint: bool = True) -> str:
         codes = sorted({f.code for f in findings})
         first = findings[0]
-        where = f" at {first.site.short()}" if first.site else ""
+        where = f" at {first.where()}" if first.site else ""
         more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
         text = (f"{who} {_count(findings)} behind{after}: {first.code}{where}{more}\n"
                 + Report(findings).render_text(color=False).rstrip())
