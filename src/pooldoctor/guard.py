@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from .findings import Finding, Site, utc_iso
 from .ledger import CHECKOUT, Hold, Ledger
-from .sinks import EVENTS_ENV, Callback, Collector, JsonLinesSink, logger
+from .sinks import EVENTS_ENV, Callback, Collector, JsonLinesSink, LiveCounter, live_suffix, logger
 from .sites import DEFAULT_DEPTH, caller_of, format_stack, returns_call, site_of, thread_stack
 
 
@@ -66,6 +66,7 @@ class Guard:
         self.depth = self.options.stack_depth  # frames captured per stack (read by hotpath)
         self.ledger = Ledger()
         self.collector = Collector()
+        self.live = LiveCounter()  # repeats of a finding on the live log
         self.collected: collections.deque[Hold] = collections.deque()
         self.active = False
         self.pid = os.getpid()
@@ -120,6 +121,7 @@ class Guard:
         """Forget every finding, hold and collected hold (a test or a benchmark round starts
         afresh); the options and the installation stay."""
         self.collector.clear()
+        self.live.clear()
         for h in self.ledger.holds():
             self.ledger.remove(h)
         self.collected.clear()
@@ -129,6 +131,7 @@ class Guard:
         self.pid = os.getpid()
         self.ledger._after_fork()
         self.collector._after_fork()
+        self.live = LiveCounter()
         self.collected = collections.deque()
         self._many_levels = {}
         self._emit_lock = threading.Lock()
@@ -177,11 +180,13 @@ class Guard:
                 with self._emit_lock:
                     self._events.write({"event": "finding", "pid": self.pid,
                                         "finding": finding.to_dict()})
-            if self.options.log:
+            seen = self.live.tell(finding) if self.options.log else None
+            if seen is not None:  # repeats are merged: told at 2, 10, 100... with a count
                 loc = f" [{finding.site.short()}]" if finding.site else ""
-                logger.log(_LEVELS[finding.severity], "%s %s%s", finding.code, finding.message,
+                logger.log(_LEVELS[finding.severity], "%s %s%s%s", finding.code,
+                           finding.message,
                            loc if finding.site and finding.site.short() not in finding.message
-                           else "")
+                           else "", live_suffix(seen))
             self.observe("on_finding", finding)
             for cb in self.options.on_finding:
                 try:

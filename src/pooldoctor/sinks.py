@@ -77,6 +77,42 @@ class Collector:
             self._findings.clear()
 
 
+class LiveCounter:
+    """Repeats of a finding on the live log: the first occurrence is told, then the 2nd (to
+    say it repeats) and the 10th, 100th, 1,000th... with the count so far; the summary at the
+    end has them all, merged. Keyed like the report's findings (code and site)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[Any, ...], int] = {}
+
+    def clear(self) -> None:
+        self._counts = {}
+
+    def tell(self, f: Finding) -> int | None:
+        """How many times ``f`` has been seen, when this occurrence is to be logged; None
+        when it is only counted."""
+        k = f.key()
+        n = self._counts.get(k, 0) + f.count
+        self._counts[k] = n
+        if n <= 2 or _decade(n) > _decade(n - f.count):
+            return n
+        return None
+
+
+def _decade(n: int) -> int:
+    """The number of digits of ``n`` (10 -> 2): a repeat is told when it changes."""
+    return len(str(max(n, 1)))
+
+
+def live_suffix(n: int) -> str:
+    """What the live log adds to a finding seen ``n`` times."""
+    if n <= 1:
+        return ""
+    if n == 2:
+        return " (repeats: 2 times so far; further repeats are told at 10, 100, ...)"
+    return f" (repeats: {n} times so far)"
+
+
 class JsonLinesSink:
     """Appends one JSON object per line; safe for many processes writing one file."""
 
