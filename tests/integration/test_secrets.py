@@ -212,6 +212,8 @@ import sqlalchemy as sa
 URL, PW = os.environ["PD_TEST_URL"], os.environ["PD_TEST_PW"]
 out = {}
 e1 = sa.create_engine(URL, pool_size=2, max_overflow=0, pool_timeout=0.3)
+with e1.connect() as c:  # e1 keeps an idle connection (PD104 counts engines holding some)
+    c.exec_driver_sql("SELECT 1")
 e2 = sa.create_engine(URL, pool_size=1, max_overflow=0)  # PD104: two engines for one URL
 
 with e2.connect() as c:  # PD106: a pooled connection used across fork()
@@ -343,10 +345,11 @@ def test_in_process_guard_metrics_logs_and_errors(guard: Any, pg_secret: str,
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     otel.instrument(provider)
-    engines = [sa.create_engine(pg_secret, pool_size=1, max_overflow=0, pool_timeout=0.2)
-               for _ in range(2)]  # PD104
+    engines = [sa.create_engine(pg_secret, pool_size=1, max_overflow=0, pool_timeout=0.2)]
     try:
         held = engines[0].connect()
+        engines.append(sa.create_engine(pg_secret, pool_size=1, max_overflow=0,
+                                        pool_timeout=0.2))  # PD104
         held.exec_driver_sql("SELECT 1")
         with pytest.raises(sa.exc.TimeoutError) as exhausted:  # PD103
             engines[0].connect()

@@ -31,34 +31,67 @@ def _on_engine_created(engine: Engine, frames: Any = None) -> None:
         key = _engine_key(engine)
         adopt_pool(engine.pool, mask_url(engine.url))
         _wrap_dialect(engine.dialect)
+        if private_database(engine):
+            return  # each engine is its own database: several are not a proliferation
         with LOCK:
             live = ENGINES.setdefault(key, weakref.WeakSet())
             live.add(engine)
-            n = len(live)
-        if frames is not None and n >= GUARD.options.engine_threshold:
-            _report_proliferation(engine, key, list(live), frames)
+            others = list(live)
+        if frames is not None and len(others) >= GUARD.options.engine_threshold:
+            _check_proliferation(engine, key, others, frames)
     except Exception:
         GUARD.internal_error("engine created")
 
 
-def _report_proliferation(engine: Engine, key: str, live: list[Engine], frames: Any) -> None:
-    held = 0
-    for e in live:
-        p = e.pool
-        if isinstance(p, QueuePool):
-            held += p.checkedout() + p.checkedin()
-        else:
-            info = p.__dict__.get("_pooldoctor")
-            held += info.checked_out if info else 0
+def private_database(engine: Engine) -> bool:
+    """True for an in-memory SQLite database (``sqlite://``, ``:memory:``, ``mode=memory``
+    without a shared cache): every engine (every connection, even) has its own."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return False
+    db = url.database or ""
+    if db in ("", ":memory:"):
+        return True
+    query = {k: str(v) for k, v in url.query.items()}
+    memory = query.get("mode") == "memory" or "mode=memory" in db
+    shared = query.get("cache") == "shared" or "cache=shared" in db
+    return memory and not shared
+
+
+def held_by(engine: Engine) -> int:
+    """Connections an engine's pool holds now, checked out or idle (what it costs)."""
+    p = engine.pool
+    if isinstance(p, QueuePool):
+        return int(p.checkedout() + p.checkedin())
+    info = p.__dict__.get("_pooldoctor")
+    idle = len(getattr(p, "_all_conns", ()))  # SingletonThreadPool keeps one per thread
+    return max(info.checked_out if info else 0, idle)
+
+
+def _check_proliferation(engine: Engine, key: str, live: list[Engine], frames: Any) -> None:
+    """PD104 when the new engine and the others that hold connections reach the threshold.
+
+    Engines that hold nothing cost the server nothing (disposed ones, and the garbage of
+    earlier tests or calls, which stays in the registry until a collection) and do not count;
+    the new one counts, as it is about to connect. The count in the message is the one that
+    was compared with the threshold.
+    """
+    holding = [(e, held_by(e)) for e in live if e is not engine]
+    holding = [(e, n) for e, n in holding if n > 0]
+    engines = len(holding) + 1
+    threshold = GUARD.options.engine_threshold
+    if engines < threshold:
+        return
+    held = sum(n for _, n in holding)
     site = site_of(frames)
     GUARD.emit(Finding(
         code="PD104",
-        message=(f"{len(live)} engines for {mask_url(key)} in this process, the latest created "
-                 f"at {site.short() if site else 'an unknown site'}; together they hold {held} "
-                 f"connections (threshold {GUARD.options.engine_threshold})"),
+        message=(f"{engines} engines for {mask_url(key)} in this process, the latest created "
+                 f"at {site.short() if site else 'an unknown site'}; the {engines - 1} before "
+                 f"it hold {held} connection{'s' if held != 1 else ''} (threshold {threshold})"),
         site=site, stack=format_stack(frames), pids=[GUARD.pid],
-        details={"url": mask_url(key), "engines": len(live), "connections": held,
-                 "threshold": GUARD.options.engine_threshold}))
+        details={"url": mask_url(key), "engines": engines, "connections": held,
+                 "threshold": threshold, "engines_holding_nothing": len(live) - engines}))
 
 
 def _after_engine_init(self: Engine) -> None:
