@@ -30,6 +30,7 @@ from ..hotpath import checkout as _fast_checkout
 from ..hotpath import new_hold
 from ..server_ids import server_id
 from .info import ALL_INFOS, LOCK, MODE, PoolInfo
+from .reentrant import reentered
 from .waits import _guard_queue, _on_timeout, _report_wait, _TimedCondition
 
 _swapped: dict[type, type] = {}
@@ -161,6 +162,11 @@ def _make_connect(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if info is not None and info.waited:  # some checkout waited: was it this one?
             _report_wait(info, timed_out=False)
         if fairy._counter != 1 or not GUARD.active or MODE.via_events:
+            if fairy._counter > 1 and GUARD.active:  # this thread's connection, again
+                try:
+                    reentered(fairy)
+                except Exception:
+                    GUARD.internal_error("re-entrant checkout")
             return fairy
         try:
             rec = fairy._connection_record
