@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .findings import CATALOGUE, Finding, merge_findings
+from .findings import CATALOGUE, Finding, Site, merge_findings
 from .urls import mask_text
 
 SCHEMA = "pooldoctor.report/1"
@@ -137,6 +137,13 @@ def _where_lines(f: Finding) -> list[str]:
         out.append(f"    through {f.site.short()} (opened there, handed to the caller)")
         return out
     out = [f"    at {f.site.short()}"]
+    made = f.details.get("session_created")
+    if isinstance(made, dict):
+        try:
+            out.append(f"    session made at {Site.from_dict(made).short()} (close it there: "
+                       "`with Session(...) as session:`)")
+        except (KeyError, TypeError, ValueError):
+            pass
     if len(callers) > 1:
         listed = ", ".join(c.short() + (f" (x{n})" if n > 1 else "") for c, n in callers[:10])
         more = f", and {len(callers) - 10} more" if len(callers) > 10 else ""

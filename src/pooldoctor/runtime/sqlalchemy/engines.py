@@ -15,6 +15,7 @@ from ...findings import Finding
 from ...guard import GUARD
 from ...sites import capture, format_stack, site_of
 from ...urls import mask_url
+from . import sessions
 from .info import LOCK, MODE
 from .pools import adopt_pool
 from .transactions import _wrap_dialect
@@ -96,6 +97,10 @@ def _check_proliferation(engine: Engine, key: str, live: list[Engine], frames: A
 
 def _after_engine_init(self: Engine) -> None:
     if GUARD.active and MODE.global_:
+        try:
+            sessions.install()  # the ORM may have been imported since the guard started
+        except Exception:
+            GUARD.internal_error("sessions install")
         try:
             frames = capture(1, GUARD.options.stack_depth)
         except Exception:

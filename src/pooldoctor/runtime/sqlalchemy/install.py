@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
 from ...urls import mask_url
+from . import sessions
 from .engines import ENGINES, _after_engine_init, _on_engine_created, _same_signature
 from .info import ALL_INFOS, LOCK, MODE
 from .pools import _on_checkin, _on_checkout, _on_connect, _on_detach, _restore_class, adopt_pool
@@ -65,6 +66,7 @@ def install_global() -> None:
             Engine.__init__ = _same_signature(  # type: ignore[method-assign]
                 _orig_engine_init, _after_engine_init)
         MODE.global_ = True
+        sessions.install()
     for obj in gc.get_objects():
         try:
             if isinstance(obj, Engine) and type(obj).__name__ != "OptionEngine":
@@ -121,6 +123,7 @@ def uninstall() -> None:
                 pool.__dict__.pop("_pooldoctor", None)
         ENGINES.clear()
         _unwrap_dialects()
+        sessions.uninstall()
 
 
 def ensure_global_listeners() -> None:
