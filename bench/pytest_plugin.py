@@ -1,21 +1,28 @@
-"""Cost of the pytest plugin on a generated suite of 1,000 tests that each check out a
-connection (SQLite file, one session-scoped engine; half the tests use a function-scoped
-connection fixture, half ``with engine.connect()``).
+"""Cost of the pytest plugin on a generated suite of 1,000 tests of which a tenth leak.
 
-Three configurations, run as separate pytest processes, alternating round by round so machine
-noise hits each alike:
+Every test checks out a connection (SQLite file, one session-scoped engine; half the tests use a
+function-scoped connection fixture, half ``with engine.connect()``). Every tenth test leaks
+(allowed by a ``pooldoctor_allow`` marker, so the run stays green and the check still runs in
+full): alternately a raw ``sqlite3`` connection kept in a list (a PD105: the plugin must
+collect to tell "still referenced" from "garbage") and a pooled connection dropped in a
+reference cycle (a PD102 found by that collection). The conftest also keeps a heap of
+``--heap`` container objects alive, standing in for a real application's modules and data:
+that heap is what a full garbage collection walks, and what made the old per-leak full
+collection expensive on real suites.
+
+Three configurations, each run as a fresh pytest process; the order of the three is rotated
+round by round so machine noise hits each alike:
 
 - ``absent``:   ``-p no:pooldoctor`` (the plugin is not even loaded)
 - ``disabled``: the plugin installed but not enabled (what every pooldoctor user gets)
 - ``enabled``:  ``--pooldoctor`` (the guard on, every test checked)
 
-Two figures per run, both CPU time (user + system), which a shared machine disturbs less than
-wall time: the test loop (measured inside pytest by the generated conftest, from the start to
-the end of ``pytest_runtestloop``: every test's setup, call and teardown), and the rest of the
-process (start, plugin loading, collection, summary). Reported: the minimum and the median
-over the rounds, ratios against ``absent``, and the difference per test and per process.
+Measured: CPU time (user + system) of the test loop, inside pytest by the generated conftest
+(from the start to the end of ``pytest_runtestloop``), and of the rest of the process. Reported:
+per round, the ratio against ``absent`` of the same round; over the rounds, the median ratio
+with its spread (lowest and highest), and the median difference per test.
 
-    python bench/pytest_plugin.py [--tests 1000] [--rounds 9]
+    python bench/pytest_plugin.py [--tests 1000] [--rounds 9] [--heap 300000]
 """
 
 from __future__ import annotations
@@ -42,6 +49,13 @@ import time
 import pytest
 import sqlalchemy as sa
 
+# a real application's heap (modules, caches, data): what a full collection walks
+HEAP = [[i, (i,)] for i in range({heap} // 2)]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "pooldoctor_allow: (declared for -p no:pooldoctor)")
+
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session):
@@ -54,8 +68,13 @@ def pytest_runtestloop(session):
 
 
 @pytest.fixture(scope="session")
-def engine(tmp_path_factory):
-    e = sa.create_engine(f"sqlite:///{tmp_path_factory.mktemp('db') / 'bench.sqlite'}")
+def db(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("db") / "bench.sqlite")
+
+
+@pytest.fixture(scope="session")
+def engine(db):
+    e = sa.create_engine(f"sqlite:///{{db}}")
     yield e
     e.dispose()
 
@@ -66,23 +85,53 @@ def conn(engine):
         yield c
 '''
 
+HEADER = '''import sqlite3
 
-def generate(root: Path, tests: int, per_file: int = 100) -> None:
-    (root / "conftest.py").write_text(CONFTEST)
+import pytest
+
+KEPT = []
+'''
+
+KEEP = '''@pytest.mark.pooldoctor_allow(reason="the benchmark's leak")
+def test_{n}(db):
+    KEPT.append(sqlite3.connect(db))
+'''
+
+CYCLE = '''@pytest.mark.pooldoctor_allow(reason="the benchmark's leak")
+def test_{n}(engine):
+    c = engine.connect()
+    c.exec_driver_sql("select 1")
+    box = {{"c": c}}
+    box["self"] = box
+'''
+
+WITH = '''def test_{n}(engine):
+    with engine.connect() as c:
+        c.exec_driver_sql("select 1")
+'''
+
+FIXTURE = '''def test_{n}(conn):
+    conn.exec_driver_sql("select 1")
+'''
+
+
+def generate(root: Path, tests: int, heap: int, per_file: int = 100) -> int:
+    """Write the suite; return how many tests leak."""
+    (root / "conftest.py").write_text(CONFTEST.format(heap=heap))
     (root / "pytest.ini").write_text("[pytest]\n")
-    n = 0
-    f = 0
+    n = f = leaks = 0
     while n < tests:
-        lines = []
+        parts = [HEADER]
         for _ in range(min(per_file, tests - n)):
-            if n % 2:
-                lines.append(f"def test_{n}(engine):\n    with engine.connect() as c:\n"
-                             "        c.exec_driver_sql('select 1')\n")
+            if n % 10 == 9:
+                parts.append((KEEP if leaks % 2 else CYCLE).format(n=n))
+                leaks += 1
             else:
-                lines.append(f"def test_{n}(conn):\n    conn.exec_driver_sql('select 1')\n")
+                parts.append((WITH if n % 2 else FIXTURE).format(n=n))
             n += 1
-        (root / f"test_gen_{f}.py").write_text("\n\n".join(lines))
+        (root / f"test_gen_{f}.py").write_text("\n\n".join(parts))
         f += 1
+    return leaks
 
 
 def run(root: Path, extra: list[str], tests: int) -> tuple[float, float]:
@@ -92,8 +141,8 @@ def run(root: Path, extra: list[str], tests: int) -> tuple[float, float]:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "-p", "no:hypothesispytest", "-p", "no:randomly", *extra, str(root)],
-        capture_output=True, text=True, cwd=root, env={**os.environ,
-                                                       "PD_BENCH_LOOP": str(loop_file)})
+        capture_output=True, text=True, cwd=root, timeout=900,
+        env={**os.environ, "PD_BENCH_LOOP": str(loop_file)})
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0 or f"{tests} passed" not in proc.stdout:
         raise SystemExit(f"pytest {' '.join(extra)} failed:\n{proc.stdout[-2000:]}")
@@ -102,38 +151,47 @@ def run(root: Path, extra: list[str], tests: int) -> tuple[float, float]:
     return loop, total - loop
 
 
+def spread(values: list[float], fmt: str) -> str:
+    """``median [lowest, highest]``."""
+    return (f"{format(statistics.median(values), fmt)} "
+            f"[{format(min(values), fmt)}, {format(max(values), fmt)}]")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tests", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--heap", type=int, default=300_000,
+                    help="container objects the conftest keeps alive (default 300000)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="pd-bench-pytest-") as tmp:
         root = Path(tmp)
-        generate(root, args.tests)
-        print(f"pytest plugin overhead: {args.tests} tests, {args.rounds} rounds "
-              f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
-              f"load {os.getloadavg()[0]:.1f})")
+        leaks = generate(root, args.tests, args.heap)
+        print(f"pytest plugin overhead: {args.tests} tests ({leaks} leak), heap {args.heap} "
+              f"objects, {args.rounds} rounds (python {sys.version.split()[0]}, "
+              f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f})")
         run(root, CONFIGS["absent"], args.tests)  # warm caches (bytecode, page cache)
         loops: dict[str, list[float]] = {k: [] for k in CONFIGS}
         rests: dict[str, list[float]] = {k: [] for k in CONFIGS}
-        for _ in range(args.rounds):
-            for name, extra in CONFIGS.items():
-                loop, rest = run(root, extra, args.tests)
+        names = list(CONFIGS)
+        for r in range(args.rounds):
+            order = names[r % len(names):] + names[:r % len(names)]  # rotated each round
+            for name in order:
+                loop, rest = run(root, CONFIGS[name], args.tests)
                 loops[name].append(loop)
                 rests[name].append(rest)
-        print(f"{'':<10} {'test loop cpu (min / median)':>34} {'rest of process cpu':>28}")
-        print(f"{'config':<10} {'ms':>8} {'ratio':>7} {'us/test':>8} {'median':>8} "
-              f"{'ms':>8} {'+ms':>6} {'median':>8}")
-        lo0, lm0 = min(loops["absent"]), statistics.median(loops["absent"])
-        ro0, rm0 = min(rests["absent"]), statistics.median(rests["absent"])
+        print(f"{'config':<10} {'test loop ms':>14} {'ratio vs absent, per round':>32} "
+              f"{'us/test':>8} {'rest of process ms':>20}")
+        base_l, base_r = loops["absent"], rests["absent"]
         for name in CONFIGS:
-            lo, lm = min(loops[name]), statistics.median(loops[name])
-            ro, rm = min(rests[name]), statistics.median(rests[name])
-            print(f"{name:<10} {lo * 1e3:8.0f} {lo / lo0:7.3f} "
-                  f"{(lo - lo0) / args.tests * 1e6:+8.0f} {lm / lm0:8.3f} "
-                  f"{ro * 1e3:8.0f} {(ro - ro0) * 1e3:+6.0f} {rm / rm0:8.3f}")
-        print("ratio, us/test and +ms against 'absent' on the minimum; 'median' columns: ratio "
-              "of medians")
+            ratios = [a / b for a, b in zip(loops[name], base_l)]
+            per_test = [(a - b) / args.tests * 1e6 for a, b in zip(loops[name], base_l)]
+            print(f"{name:<10} {statistics.median(loops[name]) * 1e3:14.0f} "
+                  f"{spread(ratios, '.3f'):>32} {statistics.median(per_test):+8.0f} "
+                  f"{statistics.median(rests[name]) * 1e3:14.0f} "
+                  f"({statistics.median([a - b for a, b in zip(rests[name], base_r)]) * 1e3:+.0f})")
+        print("ratio: median over the rounds of (config / absent of the same round), "
+              "[lowest, highest]; us/test and (+ms): median differences against absent")
 
 
 if __name__ == "__main__":
