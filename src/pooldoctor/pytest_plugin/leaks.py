@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from pooldoctor.findings import CATALOGUE, Finding, Site
+from pooldoctor.findings import Finding, Site
 from pooldoctor.guard import GUARD
 from pooldoctor.ledger import Hold
 from pooldoctor.pytest_plugin.common import ConnectionLeakWarning
+from pooldoctor.pytest_plugin.labels import allowed_codes, count_text, fixture_label
 from pooldoctor.pytest_plugin.settings import WORKER_OUTPUT, Settings
 from pooldoctor.pytest_plugin.summary import summary, write_report
 from pooldoctor.pytest_plugin.xdist import Controller, is_xdist_controller, worker_id
@@ -260,7 +261,7 @@ class LeakCheck:
         first = findings[0]
         where = f" at {first.where()}" if first.site else ""
         more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
-        text = (f"{who} {_count(findings)} behind{after}: {first.code}{where}{more}\n"
+        text = (f"{who} {count_text(findings)} behind{after}: {first.code}{where}{more}\n"
                 + Report(findings).render_text(color=False).rstrip())
         if marker_hint:
             text += ("\n(to accept this in one test: @pytest.mark.pooldoctor_allow("
@@ -302,7 +303,7 @@ class LeakCheck:
         if new:
             owner = self.owners.get(id(fixturedef))
             if owner is None:
-                owner = self.owners[id(fixturedef)] = Owner(_fixture_label(fixturedef), [])
+                owner = self.owners[id(fixturedef)] = Owner(fixture_label(fixturedef), [])
             owner.holds += new
             for h in new:
                 self.owned[h.id] = owner
@@ -423,35 +424,3 @@ class LeakCheck:
             self.server.close()
         if self.owns_guard:
             api.uninstrument()
-
-
-def allowed_codes(item: pytest.Item) -> set[str]:
-    """The codes a test's ``pooldoctor_allow`` markers allow (``*``: all); fails on a typo."""
-    out: set[str] = set()
-    for mark in item.iter_markers("pooldoctor_allow"):
-        codes = mark.kwargs.get("codes", mark.args[0] if mark.args else None)
-        if codes is None:
-            out.add("*")
-            continue
-        for c in [codes] if isinstance(codes, str) else codes:
-            code = str(c).upper()
-            if code not in CATALOGUE:
-                pytest.fail(f"pooldoctor_allow on {item.nodeid}: unknown code {c!r}",
-                            pytrace=False)
-            out.add(code)
-    return out
-
-
-def _count(findings: list[Finding]) -> str:
-    n = len(findings)
-    return f"{n} connection{'s' if n != 1 else ''}"
-
-
-def _fixture_label(fixturedef: pytest.FixtureDef[Any]) -> str:
-    func = getattr(fixturedef, "func", None)
-    code = getattr(getattr(func, "__wrapped__", func), "__code__", None)
-    where = ""
-    if code is not None:
-        site = Site(code.co_filename, code.co_firstlineno, code.co_name)
-        where = f", {site.short()}"
-    return f"fixture {fixturedef.argname!r} ({fixturedef.scope} scope{where})"
