@@ -22,7 +22,7 @@ Measured: CPU time (user + system) of the test loop, inside pytest by the genera
 per round, the ratio against ``absent`` of the same round; over the rounds, the median ratio
 with its spread (lowest and highest), and the median difference per test.
 
-    python bench/pytest_plugin.py [--tests 1000] [--rounds 9] [--heap 300000]
+    python bench/pytest_plugin.py [--tests 1000] [--rounds 9] [--heap 300000] [--also SRC]
 """
 
 from __future__ import annotations
@@ -134,15 +134,18 @@ def generate(root: Path, tests: int, heap: int, per_file: int = 100) -> int:
     return leaks
 
 
-def run(root: Path, extra: list[str], tests: int) -> tuple[float, float]:
+def run(root: Path, extra: list[str], tests: int,
+        pythonpath: str | None = None) -> tuple[float, float]:
     """(cpu seconds of the test loop, cpu seconds of the rest) of one pytest process."""
     loop_file = root / "loop.txt"
+    env = {**os.environ, "PD_BENCH_LOOP": str(loop_file)}
+    if pythonpath:  # another checkout's src/ first: its pooldoctor is the one imported
+        env["PYTHONPATH"] = pythonpath
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "-p", "no:hypothesispytest", "-p", "no:randomly", *extra, str(root)],
-        capture_output=True, text=True, cwd=root, timeout=900,
-        env={**os.environ, "PD_BENCH_LOOP": str(loop_file)})
+        capture_output=True, text=True, cwd=root, timeout=900, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0 or f"{tests} passed" not in proc.stdout:
         raise SystemExit(f"pytest {' '.join(extra)} failed:\n{proc.stdout[-2000:]}")
@@ -163,7 +166,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--heap", type=int, default=300_000,
                     help="container objects the conftest keeps alive (default 300000)")
+    ap.add_argument("--also", metavar="SRC",
+                    help="also run 'enabled' with the pooldoctor of another checkout's src/ "
+                         "folder (e.g. an older commit), in the same rounds")
     args = ap.parse_args()
+    configs = dict(CONFIGS)
+    paths: dict[str, str | None] = {name: None for name in configs}
+    if args.also:
+        configs["other"] = CONFIGS["enabled"]
+        paths["other"] = args.also
     with tempfile.TemporaryDirectory(prefix="pd-bench-pytest-") as tmp:
         root = Path(tmp)
         leaks = generate(root, args.tests, args.heap)
@@ -171,19 +182,21 @@ def main() -> None:
               f"objects, {args.rounds} rounds (python {sys.version.split()[0]}, "
               f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f})")
         run(root, CONFIGS["absent"], args.tests)  # warm caches (bytecode, page cache)
-        loops: dict[str, list[float]] = {k: [] for k in CONFIGS}
-        rests: dict[str, list[float]] = {k: [] for k in CONFIGS}
-        names = list(CONFIGS)
+        if args.also:
+            print(f"other: enabled, with pooldoctor from {args.also}")
+        loops: dict[str, list[float]] = {k: [] for k in configs}
+        rests: dict[str, list[float]] = {k: [] for k in configs}
+        names = list(configs)
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]  # rotated each round
             for name in order:
-                loop, rest = run(root, CONFIGS[name], args.tests)
+                loop, rest = run(root, configs[name], args.tests, paths[name])
                 loops[name].append(loop)
                 rests[name].append(rest)
         print(f"{'config':<10} {'test loop ms':>14} {'ratio vs absent, per round':>32} "
               f"{'us/test':>8} {'rest of process ms':>20}")
         base_l, base_r = loops["absent"], rests["absent"]
-        for name in CONFIGS:
+        for name in configs:
             ratios = [a / b for a, b in zip(loops[name], base_l)]
             per_test = [(a - b) / args.tests * 1e6 for a, b in zip(loops[name], base_l)]
             print(f"{name:<10} {statistics.median(loops[name]) * 1e3:14.0f} "
