@@ -98,6 +98,11 @@ class Guard:
         self.ledger.many_threshold = options.many_threshold
         self.ledger.on_many = self.check_many
         path = options.events_path or os.environ.get(EVENTS_ENV)
+        if path and not os.path.isabs(path):
+            try:  # fixed now: the program may change or delete its working folder later
+                path = os.path.abspath(path)
+            except OSError:
+                pass
         if path and (self._events is None or self._events.path != path):
             self._events = JsonLinesSink(path)
         if not self._exit_registered:

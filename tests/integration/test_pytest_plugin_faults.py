@@ -203,3 +203,25 @@ def test_verdict_does_not_depend_on_the_collector(suite: pytest.Pytester) -> Non
         f"*PD102 at test_gc.py:{line_of(src, '# YOUNG')} in test_young_cycle",
         f"*PD105 at test_gc.py:{line_of(src, '# KEPT')} in test_referenced",
     ])
+
+
+def test_relative_events_file_survives_a_lost_working_folder(tmp_path: Path) -> None:
+    """instrument(events_path=relative) is fixed at start: the findings still reach the file
+    after the program moves to a folder it then deletes."""
+    work, other = tmp_path / "work", tmp_path / "other"
+    work.mkdir()
+    other.mkdir()
+    code = textwrap.dedent(f"""
+        import os, shutil, sqlite3
+        import pooldoctor
+        pooldoctor.instrument(log=False, events_path="events.jsonl")
+        os.chdir({str(other)!r})
+        shutil.rmtree({str(other)!r})
+        KEEP = sqlite3.connect(":memory:")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=work, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "internal error" not in proc.stderr
+    events = [json.loads(line) for line in (work / "events.jsonl").read_text().splitlines()]
+    assert [e["finding"]["code"] for e in events if e.get("event") == "finding"] == ["PD105"]
