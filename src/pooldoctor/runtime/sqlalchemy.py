@@ -37,10 +37,11 @@ from sqlalchemy.pool import Pool, QueuePool, StaticPool
 from sqlalchemy.pool.base import _ConnectionFairy
 
 from ..findings import Finding
-from ..guard import GUARD, fmt_s
+from ..guard import GUARD
 from ..ledger import Hold
 from ..sites import capture, format_stack, site_of
 from ..urls import mask_url
+from .holders import add_to_error, holders_lines, holders_summary
 from .hotpath import TxnHook, new_hold
 from .hotpath import checkin as _fast_checkin
 from .hotpath import checkout as _fast_checkout
@@ -328,30 +329,6 @@ def _holds_of(info: PoolInfo) -> list[Hold]:
     return [h for h in GUARD.ledger.holds() if h.pool is info and not h.ended]
 
 
-def holders_summary(holds: list[Hold], limit: int = 10) -> list[dict[str, Any]]:
-    """Group holds by site: count, oldest age, threads — oldest group first."""
-    now = time.monotonic()
-    groups: dict[Any, list[Hold]] = {}
-    for h in holds:
-        groups.setdefault(h.key, []).append(h)
-    out: list[dict[str, Any]] = []
-    for hs in sorted(groups.values(), key=lambda g: min(h.since for h in g)):
-        site = site_of(hs[0].frames)
-        oldest = max(now - h.since for h in hs)
-        threads = sorted({h.task or h.thread_name for h in hs})
-        where = site.short() if site else "an unknown site"
-        more = f" (+{len(threads) - 5} more)" if len(threads) > 5 else ""
-        shown = ", ".join(threads[:5]) + more
-        out.append({
-            "site": site.to_dict() if site else None,
-            "count": len(hs),
-            "oldest_s": round(oldest, 3),
-            "threads": threads[:20],
-            "text": f"{len(hs)} x {where} (oldest {fmt_s(oldest)}; {shown})",
-        })
-    return out[:limit]
-
-
 def _on_timeout(pool: Any, info: PoolInfo, e: Exception) -> None:
     try:
         with info.lock:
@@ -364,13 +341,7 @@ def _on_timeout(pool: Any, info: PoolInfo, e: Exception) -> None:
         head = (f"pool {info.label!r} exhausted: size={pool.size()} "
                 f"overflow={pool._max_overflow} checked_out={pool.checkedout()} "
                 f"waiting={others_waiting}")
-        lines = [head + (" ; held by:" if holders else "")]
-        lines += [f"  {g['text']}" for g in holders]
-        if len(holds) and not holders:
-            lines.append("  (holders unknown)")
-        original = e.args[0] if e.args else str(e)
-        if isinstance(original, str) and "exhausted:" not in original:
-            e.args = (original + "\n" + "\n".join(lines), *e.args[1:])
+        add_to_error(e, holders_lines(head, holders, len(holds)))
         frames = capture(1, GUARD.options.stack_depth)
         GUARD.emit(Finding(
             code="PD103",
