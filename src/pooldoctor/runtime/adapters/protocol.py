@@ -105,6 +105,19 @@ _pools: dict[int, PoolStats] = {}  # id(pool) -> its stats, while the pool lives
 _all: list[PoolStats] = []  # every pool seen, for the report
 _objs: dict[int, Hold] = {}  # id(object held) -> its hold (checkouts and raw connections)
 _closed_checks: dict[str, Callable[[Any], bool]] = {}  # raw label -> "closed by the server?"
+_sids: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
+STATS = "_pd_stats"  # a pool's stats, in the pool's __dict__ when it has one
+
+
+def _server_id(conn: Any) -> int | None:
+    """The server's id of a driver connection (it never changes: asked once per connection)."""
+    try:
+        return _sids[conn]
+    except KeyError:
+        sid = _sids[conn] = server_id(conn)
+        return sid
+    except TypeError:  # not hashable, or no weak reference
+        return server_id(conn)
 
 
 def _none() -> None:
@@ -117,7 +130,8 @@ def stats_of(pool: Any, library: str, figures: Figures | None = None, fate: str 
     """The stats of ``pool`` (created at its first sight). A pool that takes no weak
     reference (asyncpg's) names an ``anchor`` that lives as long as it does, and how to
     ``resolve`` the pool from the anchor."""
-    st = _pools.get(id(pool))
+    d = getattr(pool, "__dict__", None)
+    st = d.get(STATS) if d is not None else _pools.get(id(pool))
     if st is not None and st.pool_ref() is pool:
         return st
     with _lock:
@@ -139,6 +153,8 @@ def stats_of(pool: Any, library: str, figures: Figures | None = None, fate: str 
 
             st.pool_ref = pool_ref
         _pools[key] = st
+        if d is not None:
+            d[STATS] = st  # found again with one lookup (asyncpg's pools have no __dict__)
         _all.append(st)
         GUARD.ledger.add_table(st)
     return st
@@ -187,7 +203,7 @@ def checkout(st: PoolStats, obj: Any, conn: Any = None, skip: int = 1) -> Hold |
         h.since = _monotonic()
         h.thread_id = _get_ident()
         h.pid = g.pid
-        h.server_id = server_id(obj if conn is None else conn)
+        h.server_id = _server_id(obj if conn is None else conn)
         h.reported = h.txn_begun = h.txn_reported = False
         h.txn_since = h.txn_frames = None
         aio = sys.modules.get("asyncio")
