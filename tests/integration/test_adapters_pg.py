@@ -354,3 +354,18 @@ def test_run_asyncpg_leak_at_exit(pg_url: str, tmp_path: Path) -> None:
     [f] = data["findings"]
     assert f["code"] == "PD105" and f["site"]["line"] == _line(prog, "# LEAK")
     assert f["details"]["kind"] == "connection" and f["details"]["task"]
+
+
+async def test_sqlalchemy_async_engines_connections_are_checkouts_not_raw_holds(
+        pg: None, pg_url: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    for driver in ("asyncpg", "psycopg_async"):
+        engine = create_async_engine(pg_url.replace("+psycopg", f"+{driver}"))
+        try:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+                assert [h["kind"] for h in adapter_holds()] == ["checkout"]
+            assert adapter_holds() == []  # the pool's idle connection is no raw hold
+        finally:
+            await engine.dispose()

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from ...guard import GUARD
-from ..drivers.core import Patcher
+from ..drivers.core import Patcher, pool_owned
 from .protocol import closed, opened
 
 LABEL = "aiosqlite"
@@ -24,7 +24,7 @@ def patch(p: Patcher) -> None:
 
     async def _connect(self: Any) -> Any:
         result = await connect(self)
-        if GUARD.active:
+        if GUARD.active and not pool_owned():  # SQLAlchemy's aiosqlite pool: a checkout
             opened(self, LABEL, server=False)
         return result
 

@@ -41,6 +41,9 @@ _POOL_FRAMES: tuple[tuple[str, frozenset[str] | None], ...] = (
     (f"{_sep}aiosqlite{_sep}", None),
     (f"{_sep}asyncpg{_sep}pool.py", None),
     (f"{_sep}aiomysql{_sep}pool.py", None),
+    # SQLAlchemy's asyncio pools await the driver's connect from greenlet_spawn (their own
+    # frames are in a child greenlet, off the coroutine's chain)
+    (f"{_sep}sqlalchemy{_sep}util{_sep}", frozenset({"greenlet_spawn"})),
     (f"{_sep}mysql{_sep}connector{_sep}pooling.py",
      frozenset({"add_connection", "get_connection", "_get_pooled_connection"})),
 )
