@@ -1,17 +1,18 @@
-"""Who holds a pool's connections, for PD103: the holders grouped by site, and the text a
-pool's own timeout or exhaustion error gets (the same exception reaches the caller).
-
-Shared by every pool adapter (SQLAlchemy's and the others in :mod:`.adapters`).
-"""
+"""Who holds a pool's connections, grouped by site: the heart of every PD103 message."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from ..guard import fmt_s
+from ..guard import GUARD, fmt_s
 from ..ledger import Hold
 from ..sites import site_of
+
+
+def holders_of(pool_info: Any) -> list[Hold]:
+    """The live holds of one pool (``Hold.pool`` is the pool's info object)."""
+    return [h for h in GUARD.ledger.holds() if h.pool is pool_info and not h.ended]
 
 
 def holders_summary(holds: list[Hold], limit: int = 10) -> list[dict[str, Any]]:
@@ -38,6 +39,8 @@ def holders_summary(holds: list[Hold], limit: int = 10) -> list[dict[str, Any]]:
     return out[:limit]
 
 
+
+
 def holders_lines(head: str, holders: list[dict[str, Any]], n_holds: int) -> list[str]:
     """The lines added to a pool's error: ``head``, then one line per group of holders."""
     lines = [head + (" ; held by:" if holders else "")]
@@ -49,7 +52,8 @@ def holders_lines(head: str, holders: list[dict[str, Any]], n_holds: int) -> lis
 
 def add_to_error(e: BaseException, lines: list[str]) -> None:
     """Append ``lines`` to the message of ``e`` in place (its type, and so the caller's
-    ``except`` clauses, stay); once only, and a message that is not a string is left alone."""
+    ``except`` clauses, stay); once only, and a message that is not a string is left alone.
+    Used by every pool library's adapter (``adapters/``) and by SQLAlchemy's wiring."""
     original = e.args[0] if e.args else ""
     if isinstance(original, str) and "exhausted:" not in original:
         text = "\n".join(lines)
