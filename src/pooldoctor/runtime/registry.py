@@ -15,7 +15,7 @@ from typing import Any
 from ..guard import GUARD
 from . import loader
 from .adapters import ADAPTERS
-from .adapters.protocol import pool_infos as adapter_pool_infos
+from .adapters.protocol import all_stats
 from .adapters.protocol import sweep as adapter_sweep
 
 SA_WIRING = "pooldoctor.runtime.sqlalchemy"
@@ -76,9 +76,11 @@ def adapters_installed() -> list[str]:
 
 
 def pool_infos() -> list[dict[str, Any]]:
-    """The figures of every guarded pool: SQLAlchemy's (when wired) and the adapters'."""
-    out: list[dict[str, Any]] = []
+    """The figures of every guarded pool, SQLAlchemy's (when wired) and the adapters', in the
+    order the guard first saw them."""
+    infos: list[Any] = list(all_stats())
     sa = sys.modules.get(SA_WIRING)
     if sa is not None:
-        out += sa.pool_infos()
-    return out + adapter_pool_infos()
+        infos += sa.all_infos()
+    infos.sort(key=lambda i: i.started)
+    return [i.to_dict() for i in infos]
