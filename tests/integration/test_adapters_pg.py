@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import random
 import subprocess
 import sys
 import textwrap
@@ -369,3 +370,80 @@ async def test_sqlalchemy_async_engines_connections_are_checkouts_not_raw_holds(
             assert adapter_holds() == []  # the pool's idle connection is no raw hold
         finally:
             await engine.dispose()
+
+
+# --------------------------------------------------------------------------- stress
+
+
+def test_hammer_psycopg_pool_threads_random_errors_no_lost_slot(pg: None) -> None:
+    class Boom(Exception):
+        pass
+
+    errors: list[BaseException] = []
+    with psycopg_pool.ConnectionPool(pg_dsn(), min_size=0, max_size=4, timeout=30,
+                                     open=True) as pool:
+        def work(seed: int) -> None:
+            r = random.Random(seed)
+            for _ in range(15):
+                try:
+                    if r.random() < 0.5:
+                        with pool.connection() as conn:
+                            conn.execute("SELECT 1")
+                            if r.random() < 0.3:
+                                raise Boom()
+                    else:
+                        c = pool.getconn()
+                        try:
+                            if r.random() < 0.3:
+                                raise Boom()
+                        finally:
+                            pool.putconn(c)
+                except Boom:
+                    pass
+                except Exception as e:  # pragma: no cover - surfaced below
+                    errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        gc.collect()
+        GUARD.tick()
+        assert [f.code for f in findings() if f.code != "PD109"] == []
+        assert adapter_holds() == []
+        conns = [pool.getconn(timeout=5) for _ in range(4)]  # every slot is usable
+        for c in conns:
+            pool.putconn(c)
+        [info] = [p for p in pooldoctor.report().pools
+                  if p.get("name") == f"psycopg_pool:{pool.name}"]
+        assert info["checkouts"] == 12 * 15 + 4 and info["checked_out"] == 0
+
+
+async def test_hammer_asyncpg_tasks_cancelled_no_lost_slot(pg: None) -> None:
+    pool = await asyncpg.create_pool(pg_uri(), min_size=0, max_size=3)
+    try:
+        async def once(r: random.Random) -> None:
+            async with pool.acquire(timeout=5) as conn:
+                await conn.fetchval("SELECT pg_sleep($1)", r.choice([0.0, 0.01, 0.03]))
+
+        async def worker(seed: int) -> None:
+            r = random.Random(seed)
+            for _ in range(8):
+                try:
+                    await asyncio.wait_for(once(r), timeout=r.choice([0.005, 0.02, 2.0]))
+                except (asyncio.TimeoutError, asyncpg.PostgresError):
+                    pass
+
+        await asyncio.gather(*(worker(i) for i in range(10)))
+        gc.collect()
+        GUARD.tick()
+        assert [f.code for f in findings() if f.code not in ("PD109",)] == []
+        assert adapter_holds() == []
+        conns = [await pool.acquire(timeout=10) for _ in range(3)]  # no slot lost
+        for c in conns:
+            await pool.release(c)
+        assert adapter_holds() == []
+    finally:
+        await pool.close()
