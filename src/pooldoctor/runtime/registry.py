@@ -15,7 +15,7 @@ from typing import Any
 from ..guard import GUARD
 from . import loader
 from .adapters import ADAPTERS
-from .adapters.protocol import all_stats
+from .adapters.protocol import all_stats, forget_objects
 from .adapters.protocol import sweep as adapter_sweep
 
 SA_WIRING = "pooldoctor.runtime.sqlalchemy"
@@ -63,6 +63,7 @@ def uninstall() -> None:
     if sa is not None:
         sa.uninstall()
     ADAPTER_SET.uninstall()
+    forget_objects()
     if adapter_sweep in GUARD.tick_hooks:
         GUARD.tick_hooks.remove(adapter_sweep)
     dbapi = sys.modules.get(f"{__package__}.dbapi")

@@ -377,6 +377,12 @@ def closed_check(label: str, check: Callable[[Any], bool]) -> None:
     _closed_checks[label] = check
 
 
+def forget_objects() -> None:
+    """Forget which object holds what (the guard was removed: no checkin will come through
+    the wrappers any more, and a later checkout of the same object must start afresh)."""
+    _objs.clear()
+
+
 def sweep() -> None:
     """Watchdog tick hook: forget the side table's dead entries; end the holds of raw
     connections that the library reports closed without our seeing ``close()``."""
