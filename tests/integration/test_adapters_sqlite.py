@@ -94,3 +94,17 @@ def test_adapters_load_when_their_library_is_imported_and_uninstrument_undoes_th
     """)
     assert printed == ("[] ['aiosqlite', 'asyncpg', 'dbutils.pooled_db', 'psycopg_async', "
                        "'psycopg_pool'] True")
+
+
+async def test_drivers_false_leaves_raw_async_connections_alone(guard: Any,
+                                                                tmp_path: Path) -> None:
+    pooldoctor.instrument(drivers=False, log=False)
+    db = await aiosqlite.connect(tmp_path / "c.db")
+    try:
+        assert adapter_holds() == []
+    finally:
+        await db.close()
+    pooldoctor.instrument(log=False)
+    db = await aiosqlite.connect(tmp_path / "c.db")
+    assert [h["pool"] for h in adapter_holds()] == ["aiosqlite"]
+    await db.close()

@@ -15,7 +15,7 @@ from typing import Any
 from ..guard import GUARD
 from . import loader
 from .adapters import ADAPTERS
-from .adapters.protocol import all_stats, forget_objects
+from .adapters.protocol import RAW, all_stats, forget_objects
 from .adapters.protocol import sweep as adapter_sweep
 
 SA_WIRING = "pooldoctor.runtime.sqlalchemy"
@@ -47,6 +47,7 @@ def set_repair_mode(repair: bool) -> None:
 def install(drivers: bool = True) -> None:
     """Guard every pool and driver of the process, the ones imported later too."""
     loader.when_imported("sqlalchemy", _sqlalchemy_imported)
+    RAW.enabled = drivers  # raw async connections are drivers' connections too
     ADAPTER_SET.install()
     if adapter_sweep not in GUARD.tick_hooks:
         GUARD.tick_hooks.append(adapter_sweep)

@@ -345,10 +345,17 @@ def timed_out(st: PoolStats, e: BaseException, timeout: float | None = None,
 # --------------------------------------------------------------------------- raw connections
 
 
+class _Raw:
+    enabled = True  # instrument(drivers=False): raw connections are not held
+
+
+RAW = _Raw()
+
+
 def opened(conn: Any, label: str, server: bool = True, skip: int = 1) -> Hold | None:
     """A raw (async) connection was opened by the user's code: its hold begins."""
     g = GUARD
-    if not g.active:
+    if not g.active or not RAW.enabled:
         return None
     try:
         if live_hold(conn) is not None:
