@@ -43,6 +43,7 @@ FILE = Path(__file__).name
 
 @pytest.fixture
 def pg(pg_url: str, guard: Any) -> Iterator[None]:
+    GUARD.clear()  # what earlier tests of the session left
     pooldoctor.instrument(leak_threshold=0.2, wait_threshold=0.05, log=False)
     yield
 

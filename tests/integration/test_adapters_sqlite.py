@@ -22,6 +22,7 @@ from ..adapter_helpers import adapter_holds, findings, here, wait_finding
 
 @pytest.fixture
 def quiet(guard: Any) -> Iterator[None]:
+    GUARD.clear()  # what earlier tests of the session left
     pooldoctor.instrument(leak_threshold=0.2, log=False)
     yield
 
@@ -98,6 +99,7 @@ def test_adapters_load_when_their_library_is_imported_and_uninstrument_undoes_th
 
 async def test_drivers_false_leaves_raw_async_connections_alone(guard: Any,
                                                                 tmp_path: Path) -> None:
+    GUARD.clear()
     pooldoctor.instrument(drivers=False, log=False)
     db = await aiosqlite.connect(tmp_path / "c.db")
     try:

@@ -28,6 +28,9 @@ from ..server_ids import server_id
 
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
+_modules = sys.modules
+_on_collected = GUARD.on_collected  # the guard is one object for the process's life
+_next_id = GUARD.ledger.next_id
 
 Figures = Callable[[Any], dict[str, Any]]  # a pool -> the sizes its library exposes
 
@@ -189,14 +192,14 @@ def checkout(st: PoolStats, obj: Any, conn: Any = None, skip: int = 1) -> Hold |
     if not g.active:
         return None
     try:
-        old = live_hold(obj)
-        if old is not None:
+        old = _objs.get(id(obj))
+        if old is not None and not old.ended and old() is obj:
             return old
         frames = capture(skip + 1, g.depth)
         if not frames:
             return None
-        h = Hold(obj, g.on_collected)
-        h.id = g.ledger.next_id()
+        h = Hold(obj, _on_collected)
+        h.id = _next_id()
         h.kind = CHECKOUT
         h.pool = st
         h.frames = frames
@@ -206,7 +209,7 @@ def checkout(st: PoolStats, obj: Any, conn: Any = None, skip: int = 1) -> Hold |
         h.server_id = _server_id(obj if conn is None else conn)
         h.reported = h.txn_begun = h.txn_reported = False
         h.txn_since = h.txn_frames = None
-        aio = sys.modules.get("asyncio")
+        aio = _modules.get("asyncio")
         if aio is not None and aio._get_running_loop() is not None:
             h.task = current_task_name()
         _objs[id(obj)] = h
