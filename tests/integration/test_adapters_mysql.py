@@ -182,3 +182,29 @@ def test_dbutils_clean_twin_in_threads(my: None) -> None:
         assert_clean()  # the pool's own PyMySQL connections are no raw holds either
     finally:
         db.close()
+
+
+def test_failing_hooks_never_break_dbutils(my: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("hook failure")
+
+    before = GUARD.internal_errors
+    for name in ("capture", "holders_summary", "wait_begins"):
+        monkeypatch.setattr(protocol, name, boom)
+    db = pooled(maxconnections=2, blocking=False, maxshared=0)
+    try:
+        for _ in range(3):
+            conns = [db.connection(), db.connection()]
+            for c in conns:
+                c.close()
+        a, b = db.connection(), db.connection()
+        with pytest.raises(TooManyConnections):
+            db.connection()
+        a.close()
+        b.close()
+        c = db.connection()  # no slot lost
+        c.close()
+    finally:
+        db.close()
+    assert GUARD.internal_errors > before
+    assert adapter_holds() == []

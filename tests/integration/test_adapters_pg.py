@@ -448,3 +448,31 @@ async def test_hammer_asyncpg_tasks_cancelled_no_lost_slot(pg: None) -> None:
         assert adapter_holds() == []
     finally:
         await pool.close()
+
+
+async def test_failing_hooks_never_break_an_asyncpg_checkout(
+        pg: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("hook failure")
+
+    before = GUARD.internal_errors
+    for name in ("capture", "holders_summary", "wait_begins"):
+        monkeypatch.setattr(protocol, name, boom)
+    pool = await asyncpg.create_pool(pg_uri(), min_size=0, max_size=2)
+    try:
+        for _ in range(3):
+            conns = [await pool.acquire(), await pool.acquire()]
+            for c in conns:
+                await pool.release(c)
+        a, b = await pool.acquire(), await pool.acquire()
+        with pytest.raises(TimeoutError):
+            await pool.acquire(timeout=0.05)
+        await pool.release(a)
+        await pool.release(b)
+        assert pool.get_idle_size() == 2
+        raw = await asyncpg.connect(pg_uri())  # raw holds go through the same capture
+        await raw.close()
+    finally:
+        await pool.close()
+    assert GUARD.internal_errors > before
+    assert adapter_holds() == []
