@@ -15,7 +15,8 @@ name                                           kind                    attribute
 ``db.client.connection.wait_time``             histogram (s)           pool.name
 ``db.client.connection.use_time``              histogram (s)           pool.name
 ``db.client.connection.create_time``           histogram (s)           pool.name
-``pooldoctor.findings``                        counter                 code, severity, site
+``pooldoctor.findings``                        counter                 code, severity
+``pooldoctor.findings_by_site``                counter                 code, severity, site
 =============================================  ======================  ==================
 
 (``pool.name`` is ``db.client.connection.pool.name``, see :func:`.semconv.pool_name`;
@@ -41,12 +42,21 @@ except ModuleNotFoundError as e:  # pragma: no cover - depends on the install
 from .. import __version__
 from ..guard import GUARD
 from .recorder import RECORDER, enable, severity, site_label
-from .semconv import BUCKETS, INSTRUMENTS, POOL_NAME, STATE, PoolFigures, figures, pool_name
+from .semconv import (
+    BUCKETS,
+    INSTRUMENTS,
+    POOL_NAME,
+    SITE_FINDINGS,
+    SITE_FINDINGS_HELP,
+    STATE,
+    PoolFigures,
+    figures,
+    pool_name,
+)
 from .semconv import resource_attributes as resource_attributes
 
 CODE = "pooldoctor.code"
 SEVERITY = "pooldoctor.severity"
-SITE = "pooldoctor.site"
 
 
 def _histogram(meter: Any, name: str) -> Any:
@@ -91,7 +101,11 @@ class OTelMetrics:
         self.create_time = _histogram(meter, "db.client.connection.create_time")
         self.findings = meter.create_counter(
             "pooldoctor.findings", unit="{finding}",
-            description="pooldoctor findings made in this process, by code and site.")
+            description="pooldoctor findings made in this process, by code.")
+        # Its Prometheus name and labels are those of pooldoctor's own exposition
+        # (pooldoctor_findings_by_site_total{code,severity,site}): one dashboard reads both.
+        self.site_findings = meter.create_counter(
+            SITE_FINDINGS, unit="{finding}", description=SITE_FINDINGS_HELP)
 
     def _count(self, options: CallbackOptions) -> Iterable[Observation]:
         for label, f in figures(histograms=False).items():
@@ -105,7 +119,9 @@ class OTelMetrics:
         self.use_time.record(held_s, {POOL_NAME: pool_name(info)})
 
     def on_finding(self, f: Any) -> None:
-        self.findings.add(1, {CODE: f.code, SEVERITY: severity(f.code), SITE: site_label(f)})
+        sev = severity(f.code)
+        self.findings.add(1, {CODE: f.code, SEVERITY: sev})
+        self.site_findings.add(1, {"code": f.code, "severity": sev, "site": site_label(f)})
 
     # recorder listener
     def on_create(self, info: Any, seconds: float) -> None:

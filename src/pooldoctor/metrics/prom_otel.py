@@ -20,11 +20,13 @@ from prometheus_client.core import (
     Metric,
 )
 
+from . import semconv
 from .recorder import RECORDER, Histogram
 from .semconv import (
     BUCKETS,
     INSTRUMENTS,
     POOL_NAME,
+    SITE_FINDINGS_HELP,
     STATE,
     PoolFigures,
     figures,
@@ -35,8 +37,7 @@ from .semconv import (
 
 POOL = prometheus_label(POOL_NAME)  # db_client_connection_pool_name
 STATE_LABEL = prometheus_label(STATE)  # db_client_connection_state
-SITE_FINDINGS = "pooldoctor_findings_by_site"
-SITE_FINDINGS_HELP = "pooldoctor findings made in this process, by code and site (file:line)."
+SITE_FINDINGS = prometheus_label(semconv.SITE_FINDINGS)  # pooldoctor_findings_by_site
 TARGET_HELP = "Target metadata: the process's host.name and process.pid."
 
 _GAUGES: dict[str, Any] = {

@@ -17,6 +17,10 @@ from .recorder import CREATE_BUCKETS, USE_BUCKETS, WAIT_BUCKETS, Histogram, metr
 
 POOL_NAME = "db.client.connection.pool.name"
 STATE = "db.client.connection.state"
+# pooldoctor's own: findings by code, severity and site (attribute names chosen so that its
+# Prometheus name and labels are the same through OpenTelemetry and pooldoctor's exposition).
+SITE_FINDINGS = "pooldoctor.findings_by_site"
+SITE_FINDINGS_HELP = "pooldoctor findings made in this process, by code and site (file:line)."
 
 # name -> (kind, unit, description), as model/db/metrics.yaml of semantic-conventions says.
 INSTRUMENTS: dict[str, tuple[str, str, str]] = {
