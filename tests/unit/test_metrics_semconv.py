@@ -83,3 +83,31 @@ def test_prometheus_names_follow_opentelemetry_compatibility() -> None:
         "db.client.connection.wait_time": "db_client_connection_wait_time_seconds",
         "db.client.connection.use_time": "db_client_connection_use_time_seconds",
     }
+
+
+def test_exposition_options(rec: None, tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from pooldoctor.metrics import prometheus
+
+    e = sa.create_engine(f"sqlite:///{tmp_path / 'o.sqlite'}")
+    pooldoctor.instrument(e, name="opts", log=False, exit_check=False)
+    registry = CollectorRegistry()
+    try:
+        with e.connect():
+            prometheus.register(registry)
+            full = generate_latest(registry).decode()
+            prometheus.register(registry, target_info=False)
+            no_target = generate_latest(registry).decode()
+            prometheus.register(registry, otel_names=False)
+            legacy = generate_latest(registry).decode()
+    finally:
+        prometheus.register(registry)  # the defaults again, for the other tests
+        prometheus.unregister(registry)
+        e.dispose()
+    used = 'db_client_connection_count{db_client_connection_pool_name="opts",' \
+           'db_client_connection_state="used"} 1.0'
+    assert used in full and "\ntarget_info{" in full
+    assert used in no_target and "target_info" not in no_target
+    assert "db_client_connection" not in legacy and "target_info" not in legacy
+    assert 'pooldoctor_connections{pool="opts",state="used"} 1.0' in legacy

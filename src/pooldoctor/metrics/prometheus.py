@@ -89,6 +89,7 @@ class PoolCollector(Collector):
     """
 
     target_info = True  # also expose target_info (host_name, process_pid)
+    otel_names = True  # also expose the OpenTelemetry-named families
 
     def collect(self) -> Iterator[Metric]:
         conns = GaugeMetricFamily(_n("connections"), HELP["connections"], labels=["pool", "state"])
@@ -155,7 +156,8 @@ class PoolCollector(Collector):
         yield closed
         yield from hists.values()
         yield findings
-        yield from prom_otel.collect(self.target_info)
+        if self.otel_names:
+            yield from prom_otel.collect(self.target_info)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # no descriptions: nothing is collected at registration time
@@ -308,12 +310,14 @@ def _ensure_mirror() -> _Mirror:
         return _mirror
 
 
-def register(registry: CollectorRegistry | None = None,
-             target_info: bool = True) -> PoolCollector | None:
+def register(registry: CollectorRegistry | None = None, target_info: bool = True,
+             otel_names: bool = True) -> PoolCollector | None:
     """Register pooldoctor's metrics on ``registry`` (default: ``prometheus_client.REGISTRY``).
 
     ``target_info=False`` leaves out ``target_info`` (when the registry has its own, e.g.
-    OpenTelemetry's Prometheus exporter's). Idempotent. In multiprocess mode nothing is
+    OpenTelemetry's Prometheus exporter's); ``otel_names=False`` leaves out the
+    OpenTelemetry-named families (``db_client_connection_*``, findings by site, target_info)
+    and halves a scrape. Idempotent. In multiprocess mode nothing is
     registered: the metrics are written to the multiprocess directory and a
     ``MultiProcessCollector`` on the serving registry reads them; returns None then.
     """
@@ -324,6 +328,7 @@ def register(registry: CollectorRegistry | None = None,
     reg = REGISTRY if registry is None else registry
     c = collector()
     c.target_info = target_info
+    c.otel_names = otel_names
     with _lock:
         if c not in getattr(reg, "_collector_to_names", {}):
             reg.register(c)
