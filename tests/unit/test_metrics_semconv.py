@@ -111,3 +111,47 @@ def test_exposition_options(rec: None, tmp_path: Path) -> None:
     assert used in no_target and "target_info" not in no_target
     assert "db_client_connection" not in legacy and "target_info" not in legacy
     assert 'pooldoctor_connections{pool="opts",state="used"} 1.0' in legacy
+
+
+def test_otel_histograms_recorded_off_the_checkout_path(rec: None, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checkouts queue their times; a collection records them first, so none is missing;
+    a long queue is recorded at once (no tick: no hoarding)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from pooldoctor.metrics import otel
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    m = otel.instrument(provider)
+    e = sa.create_engine(f"sqlite:///{tmp_path / 'q.sqlite'}")
+    pooldoctor.instrument(e, name="deferred", log=False, exit_check=False)
+
+    def counts() -> dict[str, int]:
+        out = {}
+        for rm in reader.get_metrics_data().resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    for p in metric.data.data_points:
+                        if p.attributes.get("db.client.connection.pool.name") == "deferred" \
+                                and hasattr(p, "count"):
+                            out[metric.name] = p.count
+        return out
+
+    try:
+        for _ in range(10):
+            e.connect().close()
+        got = counts()
+        assert got["db.client.connection.wait_time"] == 10
+        assert got["db.client.connection.use_time"] == 10
+        assert len(m.pending) == 0
+        monkeypatch.setattr(otel, "MAX_PENDING", 5)
+        for _ in range(20):
+            e.connect().close()
+            assert len(m.pending) <= 6
+        assert counts()["db.client.connection.use_time"] == 30
+    finally:
+        otel.uninstrument(provider)
+        provider.shutdown()
+        e.dispose()

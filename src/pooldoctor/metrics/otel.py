@@ -23,11 +23,17 @@ name                                           kind                    attribute
 ``state`` is ``db.client.connection.state`` = ``idle`` | ``used``.) ``wait_time`` counts
 timed-out checkouts too: the conventions measure the time it took to obtain a connection.
 ``host.name`` and ``process.pid`` belong to the SDK's Resource (:func:`resource_attributes`).
+
+The SDK's ``Histogram.record()`` costs some 10 us; a checkout and its checkin make two. So
+the checkout path only appends ``(histogram, seconds, attributes)`` to a deque; the values
+are recorded by the guard's watchdog tick (<= 1 s later) and at the start of every
+collection (an observable callback runs first), so an export misses none of them.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -55,6 +61,7 @@ from .semconv import (
 )
 from .semconv import resource_attributes as resource_attributes
 
+MAX_PENDING = 50_000  # values waiting for the watchdog's tick before a checkout records them
 CODE = "pooldoctor.code"
 SEVERITY = "pooldoctor.severity"
 
@@ -68,10 +75,12 @@ def _histogram(meter: Any, name: str) -> Any:
         return meter.create_histogram(name, unit=unit, description=description)
 
 
-def _gauge(meter: Any, name: str, read: Callable[[PoolFigures], int | None]) -> None:
+def _gauge(meter: Any, name: str, read: Callable[[PoolFigures], int | None],
+           drain: Callable[[], None]) -> None:
     kind, unit, description = INSTRUMENTS[name]
 
     def callback(options: CallbackOptions) -> Iterable[Observation]:
+        drain()  # whichever callback runs first, the histograms are complete before export
         for label, f in figures(histograms=False).items():
             v = read(f)
             if f.live and v is not None:
@@ -87,15 +96,17 @@ class OTelMetrics:
 
     def __init__(self, meter: Any) -> None:
         self.meter = meter
+        self.pending: deque[tuple[Any, float, dict[str, str]]] = deque()
+        self._attrs: dict[str, dict[str, str]] = {}  # pool name -> its attributes, reused
         _kind, unit, description = INSTRUMENTS["db.client.connection.count"]
         meter.create_observable_up_down_counter(
             "db.client.connection.count", callbacks=[self._count], unit=unit,
             description=description)
-        _gauge(meter, "db.client.connection.idle.max", lambda f: f.idle_max)
-        _gauge(meter, "db.client.connection.idle.min", lambda f: f.idle_min)
-        _gauge(meter, "db.client.connection.max", lambda f: f.max or None)
-        _gauge(meter, "db.client.connection.pending_requests", lambda f: f.pending)
-        _gauge(meter, "db.client.connection.timeouts", lambda f: f.timeouts)
+        _gauge(meter, "db.client.connection.idle.max", lambda f: f.idle_max, self.drain)
+        _gauge(meter, "db.client.connection.idle.min", lambda f: f.idle_min, self.drain)
+        _gauge(meter, "db.client.connection.max", lambda f: f.max or None, self.drain)
+        _gauge(meter, "db.client.connection.pending_requests", lambda f: f.pending, self.drain)
+        _gauge(meter, "db.client.connection.timeouts", lambda f: f.timeouts, self.drain)
         self.wait_time = _histogram(meter, "db.client.connection.wait_time")
         self.use_time = _histogram(meter, "db.client.connection.use_time")
         self.create_time = _histogram(meter, "db.client.connection.create_time")
@@ -107,7 +118,33 @@ class OTelMetrics:
         self.site_findings = meter.create_counter(
             SITE_FINDINGS, unit="{finding}", description=SITE_FINDINGS_HELP)
 
+    def drain(self) -> None:
+        """Record the pending histogram values (the watchdog's tick, each collection)."""
+        pop = self.pending.popleft
+        while True:
+            try:
+                hist, seconds, attrs = pop()
+            except IndexError:
+                return
+            try:
+                hist.record(seconds, attrs)
+            except Exception:
+                GUARD.internal_error("otel record")
+
+    def _defer(self, hist: Any, seconds: float, info: Any) -> None:
+        self.pending.append((hist, seconds, self._pool(info)))
+        if len(self.pending) > MAX_PENDING:  # no tick for a while: never hoard memory
+            self.drain()
+
+    def _pool(self, info: Any) -> dict[str, str]:
+        name = pool_name(info)
+        attrs = self._attrs.get(name)
+        if attrs is None:
+            attrs = self._attrs[name] = {POOL_NAME: name}
+        return attrs
+
     def _count(self, options: CallbackOptions) -> Iterable[Observation]:
+        self.drain()
         for label, f in figures(histograms=False).items():
             if f.live:
                 yield Observation(f.used, {POOL_NAME: label, STATE: "used"})
@@ -116,7 +153,7 @@ class OTelMetrics:
     # ------------------------------------------------------------ guard observer
 
     def on_checkin(self, info: Any, hold: Any, held_s: float) -> None:
-        self.use_time.record(held_s, {POOL_NAME: pool_name(info)})
+        self._defer(self.use_time, held_s, info)
 
     def on_finding(self, f: Any) -> None:
         sev = severity(f.code)
@@ -125,13 +162,13 @@ class OTelMetrics:
 
     # recorder listener
     def on_create(self, info: Any, seconds: float) -> None:
-        self.create_time.record(seconds, {POOL_NAME: pool_name(info)})
+        self._defer(self.create_time, seconds, info)
 
     def on_wait_time(self, info: Any, seconds: float) -> None:
-        self.wait_time.record(seconds, {POOL_NAME: pool_name(info)})
+        self._defer(self.wait_time, seconds, info)
 
     def on_timeout_wait(self, info: Any, seconds: float) -> None:
-        self.wait_time.record(seconds, {POOL_NAME: pool_name(info)})
+        self._defer(self.wait_time, seconds, info)
 
 
 _lock = threading.Lock()
@@ -153,6 +190,7 @@ def instrument(meter_provider: Any = None) -> OTelMetrics:
         _active[id(provider)] = m
         GUARD.observers.append(m)
         RECORDER.listeners.append(m)
+        GUARD.tick_hooks.append(m.drain)
         return m
 
 
@@ -172,3 +210,6 @@ def uninstrument(meter_provider: Any = None) -> None:
                 GUARD.observers.remove(m)
             while m in RECORDER.listeners:
                 RECORDER.listeners.remove(m)
+            while m.drain in GUARD.tick_hooks:
+                GUARD.tick_hooks.remove(m.drain)
+            m.drain()
