@@ -75,13 +75,21 @@ def _histogram(meter: Any, name: str) -> Any:
         return meter.create_histogram(name, unit=unit, description=description)
 
 
+def _figures() -> dict[str, PoolFigures]:
+    try:
+        return figures(histograms=False)
+    except Exception:  # never into the SDK's collection, never into the program
+        GUARD.internal_error("otel collect")
+        return {}
+
+
 def _gauge(meter: Any, name: str, read: Callable[[PoolFigures], int | None],
            drain: Callable[[], None]) -> None:
     kind, unit, description = INSTRUMENTS[name]
 
     def callback(options: CallbackOptions) -> Iterable[Observation]:
         drain()  # whichever callback runs first, the histograms are complete before export
-        for label, f in figures(histograms=False).items():
+        for label, f in _figures().items():
             v = read(f)
             if f.live and v is not None:
                 yield Observation(v, {POOL_NAME: label})
@@ -145,7 +153,7 @@ class OTelMetrics:
 
     def _count(self, options: CallbackOptions) -> Iterable[Observation]:
         self.drain()
-        for label, f in figures(histograms=False).items():
+        for label, f in _figures().items():
             if f.live:
                 yield Observation(f.used, {POOL_NAME: label, STATE: "used"})
                 yield Observation(f.idle, {POOL_NAME: label, STATE: "idle"})

@@ -157,7 +157,12 @@ class PoolCollector(Collector):
         yield from hists.values()
         yield findings
         if self.otel_names:
-            yield from prom_otel.collect(self.target_info)
+            try:
+                families = list(prom_otel.collect(self.target_info))
+            except Exception:  # the older families are still served
+                GUARD.internal_error("metrics collect")
+                families = []
+            yield from families
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # no descriptions: nothing is collected at registration time
