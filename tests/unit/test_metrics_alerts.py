@@ -82,9 +82,16 @@ REQUIRE = os.environ.get("POOLDOCTOR_REQUIRE_SERVERS") == "1"
 
 def _needs_promtool(fn: Any) -> Any:
     """Skip without promtool (Debian package prometheus), except on CI where it must run."""
-    if PROMTOOL is None and not REQUIRE:
-        return pytest.mark.skip(reason="promtool is not installed (Debian package prometheus)")(fn)
-    return fn
+    if PROMTOOL is not None:
+        return fn
+    if REQUIRE:
+        def missing(*args: Any, **kwargs: Any) -> None:
+            pytest.fail("POOLDOCTOR_REQUIRE_SERVERS=1 but promtool is not installed (Debian "
+                        "package prometheus)", pytrace=False)
+
+        missing.__name__ = fn.__name__
+        return missing
+    return pytest.mark.skip(reason="promtool is not installed (Debian package prometheus)")(fn)
 
 
 needs_promtool = _needs_promtool
