@@ -6,7 +6,8 @@ Prometheus collector reads at scrape time); the guard with metrics and OpenTelem
 instruments on a real SDK MeterProvider. The figure per side is the median of its per-round
 ratios to the bare round. SQLite ``pool.connect().close()`` is timed in thread CPU time; the
 PostgreSQL ``SELECT 1`` round trip in wall time. Then the time of one Prometheus scrape and
-one OpenTelemetry collection with 20 pools.
+one OpenTelemetry collection with 20 pools; and a PostgreSQL pool under load through the
+SDK (checkouts, timeouts, wait_time with the timed-out waits).
 
     python bench/metrics_export.py [--cycles 20000] [--rounds 7] [--pg URL | --no-pg]
                                    [--pg-cycles 300] [--pg-rounds 21]
@@ -18,6 +19,7 @@ import argparse
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -165,6 +167,59 @@ def collection_cost(path: str, pools: int = 20, repeat: int = 50) -> None:
           f"one OpenTelemetry collection: {collect * 1e3:.2f} ms")
 
 
+def under_load(url: str, threads: int = 8, each: int = 25, hold: float = 0.02,
+               timeout: float = 0.1) -> None:
+    """A PostgreSQL pool of 2 under 8 threads through the OpenTelemetry SDK: what the
+    instruments say against what the threads saw (timed-out waits are in wait_time)."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    ok = timed_out = 0
+    lock = threading.Lock()
+    with guard(), recorded():
+        otel.instrument(provider)
+        e = sa.create_engine(url, pool_size=2, max_overflow=0, pool_timeout=timeout,
+                             connect_args={"connect_timeout": 10})
+        pooldoctor.instrument(e, name="bench-load", log=False, exit_check=False)
+
+        def work() -> None:
+            nonlocal ok, timed_out
+            for _ in range(each):
+                try:
+                    with e.connect() as c:
+                        c.exec_driver_sql(f"SELECT pg_sleep({hold})")
+                    with lock:
+                        ok += 1
+                except sa.exc.TimeoutError:
+                    with lock:
+                        timed_out += 1
+
+        ts = [threading.Thread(target=work) for _ in range(threads)]
+        t0 = time.perf_counter()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        took = time.perf_counter() - t0
+        got: dict[str, Any] = {}
+        for rm in reader.get_metrics_data().resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    for p in m.data.data_points:
+                        if p.attributes.get("db.client.connection.pool.name") == "bench-load":
+                            got[m.name] = p
+        otel.uninstrument(provider)
+        provider.shutdown()
+        e.dispose()
+    w = got["db.client.connection.wait_time"]
+    print(f"\nPostgreSQL pool of 2, {threads} threads x {each} checkouts holding "
+          f"{hold * 1000:.0f} ms, pool_timeout {timeout} s, {took:.1f} s: {ok} checkouts, "
+          f"{timed_out} timed out")
+    print(f"  db.client.connection.wait_time: count {w.count} (= {ok} + {timed_out}), "
+          f"sum {w.sum:.2f} s, mean {w.sum / max(w.count, 1) * 1000:.1f} ms")
+    print(f"  db.client.connection.timeouts: {got['db.client.connection.timeouts'].value}; "
+          f"use_time count {got['db.client.connection.use_time'].count}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cycles", type=int, default=20000)
@@ -183,6 +238,7 @@ def main() -> int:
             try:
                 measure("PostgreSQL SELECT 1 round trip, wall time", pg_maker(a.pg),
                         a.pg_cycles, a.pg_rounds, time.perf_counter)
+                under_load(a.pg)
             except sa.exc.OperationalError as e:
                 print(f"PostgreSQL skipped: {str(e).splitlines()[0]}")
         collection_cost(path)
