@@ -148,9 +148,10 @@ def figures(histograms: bool = True) -> dict[str, PoolFigures]:
     histogram counts timed-out waits too (the time to obtain a connection)."""
     out: dict[str, PoolFigures] = {}
     for info in infos():
-        f = out.get(pool_name(info))
+        name = pool_name(info)
+        f = out.get(name)
         if f is None:
-            f = out[pool_name(info)] = PoolFigures()
+            f = out[name] = PoolFigures()
         f.timeouts += info.timeouts
         if info.pool() is not None:
             cur = current(info)
