@@ -69,7 +69,7 @@ def _view_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextmanager
 def _probe(url: str, timeout: float) -> Iterator[Probe]:
-    from ..server.probe import open_probe
+    from ..server.probes import open_probe
 
     try:
         probe = open_probe(url, timeout=timeout)
@@ -322,7 +322,7 @@ def alarm_key(f: Finding) -> tuple[Any, ...]:
 def _sample(probe: Probe, url: str, timeout: float, watcher: Any, runtime_dir: str | None,
             attribution: bool) -> tuple[Snapshot, Probe]:
     """One snapshot; on a lost connection, reconnect (a refusal for the limit is PD305)."""
-    from ..server.probe import open_probe
+    from ..server.probes import open_probe
 
     try:
         return _take(probe, runtime_dir, attribution), probe

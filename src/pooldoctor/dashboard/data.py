@@ -275,7 +275,7 @@ class ServerView:
     def _take(self) -> None:
         from ..dbconnect import ServerError
         from ..server.attribution import attribute, load
-        from ..server.probe import open_probe
+        from ..server.probes import open_probe
 
         try:
             if self.probe is None:
