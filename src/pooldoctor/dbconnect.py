@@ -230,5 +230,6 @@ def is_permission_error(e: Any) -> bool:
     return bool(args) and args[0] in (1044, 1045, 1142, 1143, 1227)
 
 
-__all__ = ["BadURL", "ServerConnection", "ServerError", "connect", "describe_db_error",
-           "deadline", "driver_fileno", "is_permission_error", "shutdown_fd", "timeout_args"]
+__all__ = ["BadURL", "ServerConnection", "ServerError", "connect", "deadline",
+           "describe_db_error", "driver_fileno", "is_permission_error", "shutdown_fd",
+           "timeout_args"]
