@@ -83,22 +83,34 @@ class Report:
 
 
 def merge_pools(pools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Merge pool figures from several processes by (url, pool_class, name)."""
+    """Merge pool figures by (url, pool_class, name).
+
+    ``processes`` counts distinct pids (several engines for one URL in one process are one
+    process); entries without ``pids`` (older reports) count as their ``processes`` or 1.
+    """
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    pids: dict[tuple[Any, ...], set[int]] = {}
+    unknown: dict[tuple[Any, ...], int] = {}
     for p in pools:
         key = (p.get("url"), p.get("pool_class"), p.get("name"))
+        known = {int(x) for x in p.get("pids") or () if isinstance(x, int)}
+        pids.setdefault(key, set()).update(known)
+        if not known:
+            unknown[key] = unknown.get(key, 0) + int(p.get("processes") or 1)
         if key not in merged:
             merged[key] = dict(p)
-            merged[key]["processes"] = p.get("processes", 1)  # already merged: keep its count
             continue
         m = merged[key]
-        m["processes"] = m.get("processes", 1) + p.get("processes", 1)
         for k in ("checkouts", "timeouts", "waits", "connects", "gc_reclaimed", "hold_ms_total"):
             if k in p:
                 m[k] = m.get(k, 0) + p[k]
         for k in ("peak_checked_out", "max_wait_ms", "observed_s"):
             if k in p:
                 m[k] = max(m.get(k, 0), p[k])
+    for key, m in merged.items():
+        m["processes"] = len(pids[key]) + unknown.get(key, 0)
+        if pids[key]:
+            m["pids"] = sorted(pids[key])
     return list(merged.values())
 
 

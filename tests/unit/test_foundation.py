@@ -119,3 +119,14 @@ def test_capture_starts_at_the_first_user_frame() -> None:
     assert site is not None
     assert site.file == __file__
     assert site.function == "_user_function"
+
+
+def test_merge_pools_counts_processes_by_pid() -> None:
+    from pooldoctor.reports import merge_pools
+
+    one = {"url": "u", "pool_class": "QueuePool", "checkouts": 1}
+    merged = merge_pools([{**one, "pids": [7]}, {**one, "pids": [7]}, {**one, "pids": [9]}])
+    assert [(m["processes"], m["pids"], m["checkouts"]) for m in merged] == [(2, [7, 9], 3)]
+    # a merged report merged again keeps its count; entries without pids count as before
+    again = merge_pools([*merged, {**one, "processes": 3}])
+    assert [(m["processes"], m["pids"]) for m in again] == [(5, [7, 9])]

@@ -941,8 +941,9 @@ def idle_server_ids(info: PoolInfo) -> tuple[set[int], int]:
 
 
 def pool_infos() -> list[dict[str, Any]]:
+    pids = [os.getpid()]  # merge_pools counts processes by pid, not by engine
     with _lock:
-        return [i.to_dict() for i in _all_infos]
+        return [{**i.to_dict(), "pids": pids} for i in _all_infos]
 
 
 def stats_for(engine: Any) -> PoolInfo | None:
