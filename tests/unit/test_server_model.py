@@ -263,3 +263,22 @@ def test_ages_are_also_given_as_timestamps() -> None:
     assert d["state_since"] == "2027-01-15T07:59:40Z"
     assert d["xact_since"] == "2027-01-15T07:59:35Z"
     assert sample().to_dict()["connections"][0]["xact_since"] is None
+
+
+def test_top_layout_drops_columns_in_order_and_never_cuts_the_whole_ones() -> None:
+    from pooldoctor.server.columns import WHOLE, layout
+
+    row = ("3111222", "app_user", "app_db", "worker-" + "x" * 25, "10.0.0.12",
+           "idle in transaction", "3h10m", "42s", "3m05s", "app/db.py:22 in load", "SELECT 1")
+    wide = layout([row], 200, 10_000)
+    assert list(wide) == ["id", "user", "database", "application", "client", "state",
+                          "connected", "in state", "xact", "held at", "query"]
+    assert all(wide[n] >= len(v) for n, v in zip(wide, row))  # all whole
+    for width in (120, 100, 80, 70, 60):
+        cols = layout([row], width, 10_000)
+        kept = [n for n in WHOLE if n in cols]
+        assert all(cols[n] >= len(row[i]) for i, n in enumerate(wide) if n in kept)
+        assert sum(cols.values()) + len(cols) - 1 <= width, (width, cols)
+    assert "database" not in layout([row], 100, 10_000)  # the first to go
+    assert list(layout([row], 70, 10_000)) == ["id", "state", "in state", "xact", "held at"]
+    assert list(layout([row], 60, 10_000)) == ["id", "state", "in state", "held at"]

@@ -178,6 +178,9 @@ def top(url: str, timeout: float, runtime_dir: str | None, no_attribution: bool,
             return _take(probe, runtime_dir, not no_attribution)
 
         live = iterations is None and sys.stdout.isatty()
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("query_width") == click.core.ParameterSource.DEFAULT:
+            query_width = 10_000  # the statement takes the width that is left
         topview.run(take, flt, sort, interval=interval, iterations=iterations or 1,
                     rows=rows, query_width=query_width, live=live)
 
