@@ -83,8 +83,8 @@ def connect(url: str, *, timeout: float = 5.0, autocommit: bool = True) -> Serve
     backend = u.get_backend_name()
     if u.port is not None and not 0 < u.port < 65536:
         raise BadURL(f"bad database url {masked!r}: port {u.port} is out of range 1-65535")
-    connect_args = timeout_args(u.get_dialect().driver, timeout)
     try:
+        connect_args = timeout_args(u.get_dialect().driver, timeout)
         engine = sa.create_engine(u, poolclass=NullPool, connect_args=connect_args)
     except (ImportError, sa.exc.NoSuchModuleError) as e:
         raise BadURL(_missing_driver(u, e)) from None

@@ -74,8 +74,8 @@ def advise(url: str | None, workers: int | None, threads: int | None, instances:
     unavailable.
     """
     given = (url, workers, threads, instances, pool_size, max_overflow, pool_timeout,
-             pool_recycle, pre_ping, pool_class, report_path, source_path, max_connections,
-             reserved, used_by_others, wait_timeout)
+             pool_recycle, pre_ping, pool_class, report_path, pool_pick, source_path,
+             max_connections, reserved, used_by_others, wait_timeout)
     if all(v is None for v in given):
         fail("advise needs something to check: a server URL, --from-report FILE, "
              "--from-source PATH or pool settings (see pooldoctor advise --help)")

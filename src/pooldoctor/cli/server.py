@@ -429,13 +429,15 @@ def kill(url: str, timeout: float, runtime_dir: str | None, no_attribution: bool
         click.echo(f"no connection on {snap.url} matches (of {snap.total}; the watcher's own "
                    "is never chosen)")
     elif not yes:
-        click.echo(f"dry run: would terminate {len(chosen)} of {snap.total} connections on "
+        click.echo(f"dry run: would terminate {len(chosen)} of {snap.total} "
+                   f"connection{'' if snap.total == 1 else 's'} on "
                    f"{snap.url}:")
         click.echo("\n".join(conn_table(chosen)))
         click.echo("run again with --yes to terminate them")
     else:
         done = sum(r.error is None for r in results)
-        click.echo(f"terminated {done} of {len(chosen)} matching connections on {snap.url}")
+        click.echo(f"terminated {done} of {len(chosen)} matching "
+                   f"connection{'' if len(chosen) == 1 else 's'} on {snap.url}")
         for r in results:
             if r.error:
                 click.echo(f"  id {r.conn.id}: not terminated: {r.error}")
