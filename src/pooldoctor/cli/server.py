@@ -411,6 +411,10 @@ def kill(url: str, timeout: float, runtime_dir: str | None, no_attribution: bool
                      holders=list(holders), idle_over_s=idle_over)
     for s in states:
         flt.add("state", s)
+    if all_ and not flt.empty():
+        fail("--all means every connection: it cannot be combined with a filter "
+             "(--state, --idle-over, --user, --application, --database, --client, --holder, "
+             "--pid)")
     if flt.empty() and not all_:
         fail("kill needs a filter (--state, --idle-over, --user, --application, --database, "
              "--client, --holder, --pid) or --all")
