@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .findings import CATALOGUE, Finding, merge_findings
+from .findings import CATALOGUE, Finding, Site, merge_findings, shorten_path
 from .urls import mask_text
 
 SCHEMA = "pooldoctor.report/1"
@@ -116,6 +116,27 @@ def merge_pools(pools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 # ----------------------------------------------------------------------------- text rendering
 
+_PATH_AT_LINE = r"(?<![^\s(\[\"'])([^\s\"'(),;\[\]]+):{line}(?!\d)"
+
+
+def one_site_form(message: str, site: Site) -> str:
+    """``message`` with its mention of ``site`` written as the ``at`` line writes it.
+
+    A message is written where the finding happens, relative to that process's working
+    directory (or absolute when outside it); the report may be read from another directory
+    (``pooldoctor run`` of a program that changes directory, the demo, a merged report).
+    """
+    import re
+
+    def same(m: re.Match[str]) -> str:
+        text = os.path.normpath(m.group(1))
+        file = os.path.normpath(site.file)
+        if text == file or (not text.startswith("..") and file.endswith(os.sep + text)):
+            return f"{shorten_path(site.file)}:{site.line}"
+        return m.group(0)
+
+    return re.sub(_PATH_AT_LINE.format(line=site.line), same, message)
+
 
 def use_color(stream: IO[str] | None = None) -> bool:
     """Colour when the stream is a terminal; NO_COLOR and FORCE_COLOR decide first."""
@@ -146,7 +167,8 @@ def render_text(report: Report, color: bool | None = None, stacks: bool = True) 
     findings = sorted(report.findings,
                       key=lambda f: (_SEVERITY_ORDER.get(f.severity, 9), f.code, f.first_seen))
     for f in findings:
-        head = f"{_paint(f.code, f.severity, color)} {f.severity:<7} {f.message}"
+        message = one_site_form(f.message, f.site) if f.site is not None else f.message
+        head = f"{_paint(f.code, f.severity, color)} {f.severity:<7} {message}"
         if f.count > 1:
             head += _paint(f"  (x{f.count})", "bold", color)
         lines.append(head)

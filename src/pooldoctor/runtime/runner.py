@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..findings import CWD_ENV
 from ..reports import Report, merge_pools
 from ..sinks import EVENTS_ENV, findings_from_events, read_events
 from .boot import OPTIONS_ENV
@@ -39,6 +40,10 @@ def guarded_env(options: dict[str, Any], events_path: str,
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env[OPTIONS_ENV] = json.dumps(options)
     env[EVENTS_ENV] = events_path
+    try:  # the program may change or remove its own: sites are shown relative to this one
+        env.setdefault(CWD_ENV, os.getcwd())
+    except OSError:
+        pass
     return env
 
 
