@@ -4,6 +4,7 @@ its own working directory (`pooldoctor run`, SQLite, a real subprocess)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,9 +30,11 @@ kept = engine.connect()  # LEAK
 def test_message_and_at_line_agree(tmp_path: Path, where: str) -> None:
     (tmp_path / "app.py").write_text(PROGRAM)
     line = next(n for n, t in enumerate(PROGRAM.splitlines(), 1) if "# LEAK" in t)
+    env = {k: v for k, v in os.environ.items() if k != "POOLDOCTOR_CWD"}
+    env["NO_COLOR"] = "1"
     r = subprocess.run([sys.executable, "-m", "pooldoctor", "run", "--", sys.executable,
                         "app.py", where], capture_output=True, text=True, cwd=tmp_path,
-                       timeout=120, check=False, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+                       timeout=120, check=False, env=env)
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
     i = next(i for i, t in enumerate(lines) if t.startswith("PD105 error "))
