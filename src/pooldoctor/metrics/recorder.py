@@ -73,6 +73,7 @@ class PoolMetrics:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.wait = Histogram(WAIT_BUCKETS)
+        self.wait_timed_out = Histogram(WAIT_BUCKETS)  # waits of checkouts that timed out
         self.use = Histogram(USE_BUCKETS)
         self.create = Histogram(CREATE_BUCKETS)
         self.closed = dict.fromkeys(CLOSE_REASONS, 0)
@@ -110,12 +111,18 @@ class Recorder:
 
     # The guard reports a wait only for a checkout that blocked (nothing idle), before its
     # checkout event, and also for one that then timed out. The wait histogram covers every
-    # successful checkout: 0 s when it did not block; timed-out checkouts are not in it.
+    # successful checkout: 0 s when it did not block; timed-out checkouts are not in it (the
+    # OpenTelemetry wait_time is the time to obtain a connection) but in ``wait_timed_out``.
     def on_wait(self, info: Any, waited_s: float) -> None:
         _tls.wait = waited_s
 
     def on_timeout(self, info: Any) -> None:
+        waited = getattr(_tls, "wait", 0.0)
         _tls.wait = 0.0
+        if waited:
+            m = info.__dict__.get(_KEY) or metrics_of(info)
+            with m.lock:
+                m.wait_timed_out.observe(waited)
 
     def on_checkout(self, info: Any, hold: Any) -> None:
         waited = getattr(_tls, "wait", 0.0)
