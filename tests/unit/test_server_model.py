@@ -282,3 +282,28 @@ def test_top_layout_drops_columns_in_order_and_never_cuts_the_whole_ones() -> No
     assert "database" not in layout([row], 100, 10_000)  # the first to go
     assert list(layout([row], 70, 10_000)) == ["id", "state", "in state", "xact", "held at"]
     assert list(layout([row], 60, 10_000)) == ["id", "state", "in state", "held at"]
+
+
+def test_the_probe_base_does_not_import_its_concrete_probes() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, pooldoctor.server.probe; "
+            "print(sorted(m for m in sys.modules if m.startswith('pooldoctor.server.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert "pooldoctor.server.postgres" not in out and "pooldoctor.server.mysql" not in out
+    import ast
+    import inspect
+
+    import pooldoctor.server.probe as base
+
+    imported = {(n.module or "") for n in ast.walk(ast.parse(inspect.getsource(base)))
+                if isinstance(n, ast.ImportFrom)}  # function-level imports too
+    assert not imported & {"postgres", "mysql", "pooldoctor.server.postgres",
+                           "pooldoctor.server.mysql"}, imported
+    from pooldoctor.server.mysql import MySQLProbe
+    from pooldoctor.server.postgres import PostgresProbe
+    from pooldoctor.server.probes import probe_class
+
+    assert probe_class("postgresql") is PostgresProbe and probe_class("mysql") is MySQLProbe
