@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from pooldoctor.server.attribution import load
-from pooldoctor.server.probe import open_probe
+from pooldoctor.server.probes import open_probe
 from pooldoctor.server.watch import Thresholds, Watcher
 
 from .test_server_probe import (

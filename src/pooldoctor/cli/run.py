@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..reports import use_color
-from .common import fail
+from .common import EXIT_UNAVAILABLE, fail
 
 FINDINGS_EXIT = 99
 
@@ -62,6 +62,7 @@ def run(command: tuple[str, ...], report_path: str | None, fmt: str, fail_on_fin
         folder = os.path.dirname(os.path.abspath(path)) if path else ""
         if path and not os.path.isdir(folder):  # before the program runs, not after
             fail(f"{option} {path!r}: folder {folder!r} does not exist")
+    _check_ports(metrics_port, dashboard_port)
     options: dict[str, Any] = dict(thresholds)
     options["log"] = not quiet
     extra: dict[str, str] = {}
@@ -101,3 +102,30 @@ def run(command: tuple[str, ...], report_path: str | None, fmt: str, fail_on_fin
     if fail_on_findings and report.findings and code == 0:
         code = FINDINGS_EXIT
     sys.exit(code)
+
+
+def _check_ports(metrics_port: int | None, dashboard_port: int | None) -> None:
+    """Refuse up front (the program would otherwise run unobserved): one port for two
+    servers is a usage error (2), a port already taken leaves the server unavailable (3)."""
+    if metrics_port and metrics_port == dashboard_port:
+        fail(f"--dashboard and --metrics-port cannot both use port {metrics_port}")
+    for option, port in (("--metrics-port", metrics_port), ("--dashboard", dashboard_port)):
+        if port:
+            reason = _taken(port)
+            if reason:
+                fail(f"{option} {port}: cannot listen on 127.0.0.1:{port}: {reason}",
+                     EXIT_UNAVAILABLE)
+
+
+def _taken(port: int) -> str | None:
+    """Why 127.0.0.1:``port`` cannot be listened on, or None when it can (checked by binding
+    it a moment, the way the program's server will)."""
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            return str(e.strerror or e).lower()
+    return None

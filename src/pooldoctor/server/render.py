@@ -113,7 +113,8 @@ def render_snapshot(snap: Snapshot, conns: Sequence[ServerConn] | None = None,
                 lines.extend(table)
     lines.append("")
     if conns is not None and len(shown) != snap.total:
-        lines.append(f"{len(shown)} of {snap.total} connections shown "
+        lines.append(f"{len(shown)} of {snap.total} connection{'' if snap.total == 1 else 's'} "
+                     "shown "
                      f"(* = the watcher's own connection)")
     else:
         lines.append(f"{snap.total} connection{'s' if snap.total != 1 else ''} "
