@@ -41,6 +41,7 @@ from ..guard import GUARD, fmt_s
 from ..ledger import Hold
 from ..sites import capture, format_stack, site_of
 from ..urls import mask_url
+from . import sqltags
 from .hotpath import TxnHook, new_hold
 from .hotpath import checkin as _fast_checkin
 from .hotpath import checkout as _fast_checkout
@@ -682,6 +683,8 @@ _dialects: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _wrap_dialect(dialect: Any) -> None:
+    if sqltags.enabled:  # statement tags (runtime/sqltags.py), only when asked for
+        sqltags.wrap_dialect(dialect)
     d = dialect.__dict__
     if "_pd_saved" in d:
         return
@@ -900,6 +903,7 @@ def uninstall() -> None:
                 pool.__dict__.pop("_pooldoctor", None)
         _engines.clear()
         _unwrap_dialects()
+        sqltags.disable()
 
 
 def ensure_global_listeners() -> None:
@@ -909,6 +913,11 @@ def ensure_global_listeners() -> None:
     for name, fn in _pool_events():
         if not event.contains(Pool, name, fn):
             event.listen(Pool, name, fn)
+
+
+def guarded_dialects() -> list[Any]:
+    """The dialects of the guarded engines (statement tags wrap them when turned on)."""
+    return list(_dialects)
 
 
 def all_infos() -> list[PoolInfo]:
