@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,6 +100,21 @@ def snapshot(url: str, tmp: Path, prefix: list[str] | None = None) -> dict[int, 
     return {c["id"]: c for c in doc["snapshot"]["connections"]}
 
 
+def settled(url: str, tmp: Path, infos: list[dict[str, Any]], states: list[str],
+            prefix: list[str] | None = None, timeout: float = 30.0) -> dict[int, dict[str, Any]]:
+    """Snapshots until every worker's long statement is running (it starts in a thread just
+    as the worker says it is ready), or the deadline; then the last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        conns = snapshot(url, tmp, prefix)
+        ready = all(conns.get(i["ids"]["active"], {}).get("state") == "active"
+                    and (conns[i["ids"]["active"]].get("holder") or {}).get("site")
+                    for i in infos)
+        if ready or time.monotonic() > deadline:
+            return conns
+        time.sleep(0.2)
+
+
 def check(conns: dict[int, dict[str, Any]], info: dict[str, Any], states: list[str]) -> None:
     for state in states:
         c = conns[info["ids"][state]]
@@ -140,10 +156,11 @@ def test_the_server_tells_host_pid_and_line_without_holds_files(
     url = request.getfixturevalue("pg_url" if server == "postgresql" else "mysql_url")
     with workers(url, [[]]) as infos:
         info = infos[0]
-        conns = snapshot(url, tmp_path)
+        states = ["idle_txn", "active"] if server == "postgresql" else ["active"]
+        conns = settled(url, tmp_path, infos, states)
         # PostgreSQL shows the last statement of an idle connection too; MariaDB's process
         # list only the running one (idle in transaction shows nothing there)
-        check(conns, info, ["idle_txn", "active"] if server == "postgresql" else ["active"])
+        check(conns, info, states)
         r = subprocess.run([sys.executable, "-m", "pooldoctor", "kill", url, "--holder",
                             f"*fleet_worker.py:{info['lines']['active']}"],
                            capture_output=True, text=True, timeout=120, env=_env())
@@ -184,6 +201,7 @@ def test_a_fleet_in_namespaces(server: str, request: pytest.FixtureRequest,
     with workers(url, [in_namespace(h) for h in hosts]) as infos:
         assert len({i["pid"] for i in infos}) == 1, infos  # the pids collide
         assert sorted(i["host"] for i in infos) == hosts
-        conns = snapshot(url, tmp_path, in_namespace("pd-watcher"))
+        states = ["idle_txn", "active"] if server == "postgresql" else ["active"]
+        conns = settled(url, tmp_path, infos, states, in_namespace("pd-watcher"))
         for info in infos:
-            check(conns, info, ["idle_txn", "active"] if server == "postgresql" else ["active"])
+            check(conns, info, states)
