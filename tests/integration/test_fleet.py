@@ -38,9 +38,11 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def workers(url: str, prefixes: list[list[str]]) -> Iterator[list[dict[str, Any]]]:
+def workers(url: str, prefixes: list[list[str]],
+            server_url: str | None = None) -> Iterator[list[dict[str, Any]]]:
     """Start one guarded worker per prefix (e.g. an ``unshare`` command line); yield what
-    each printed (pid, host, lines, server ids); stop them and end their server sessions."""
+    each printed (pid, host, lines, server ids); stop them and end their server sessions
+    (on ``server_url`` when ``url`` is a PgBouncer's)."""
     procs: list[subprocess.Popen[str]] = []
     infos: list[dict[str, Any]] = []
     try:
@@ -66,24 +68,29 @@ def workers(url: str, prefixes: list[list[str]]) -> Iterator[list[dict[str, Any]
             except Exception:
                 p.kill()
                 p.wait(timeout=10)
-        _end_sessions(url, [i for info in infos for i in info["ids"].values()])
+        end_sessions(server_url or url, infos)
 
 
-def _end_sessions(url: str, ids: list[int]) -> None:
-    """The workers' long statements would outlive them on the server: end them."""
-    if not ids:
-        return
+def end_sessions(url: str, infos: list[dict[str, Any]]) -> None:
+    """The workers' long statements would outlive them on the server: end them (by server
+    id, and on PostgreSQL also by their tag: behind PgBouncer the ids may have moved)."""
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            for i in ids:
-                try:
-                    if engine.dialect.name == "postgresql":
-                        conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(i)})")
-                    else:
-                        conn.exec_driver_sql(f"KILL CONNECTION {int(i)}")
-                except Exception:
-                    pass
+            for info in infos:
+                for i in info["ids"].values():
+                    try:
+                        if engine.dialect.name == "postgresql":
+                            conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(i)})")
+                        else:
+                            conn.exec_driver_sql(f"KILL CONNECTION {int(i)}")
+                    except Exception:
+                        pass
+                if engine.dialect.name == "postgresql":
+                    conn.execute(sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE query LIKE :tag AND pid <> pg_backend_pid()"),
+                        {"tag": f"%pd_host='{info['host']}',pd_pid='{info['pid']}'%"})
     finally:
         engine.dispose()
 
@@ -111,6 +118,21 @@ def settled(url: str, tmp: Path, infos: list[dict[str, Any]], states: list[str],
                     and (conns[i["ids"]["active"]].get("holder") or {}).get("site")
                     for i in infos)
         if ready or time.monotonic() > deadline:
+            return conns
+        time.sleep(0.2)
+
+
+def settled_by_tag(url: str, tmp: Path, info: dict[str, Any],
+                   timeout: float = 30.0) -> dict[int, dict[str, Any]]:
+    """Snapshots until a connection tagged by this worker runs its long statement (behind
+    PgBouncer the server ids the worker read may not be the ones holding now)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        conns = snapshot(url, tmp)
+        if any(c["state"] == "active" and (c.get("holder") or {}).get("pid") == info["pid"]
+               and (c.get("holder") or {}).get("hostname") == info["host"]
+               and (c.get("holder") or {}).get("site") for c in conns.values()) \
+                or time.monotonic() > deadline:
             return conns
         time.sleep(0.2)
 
