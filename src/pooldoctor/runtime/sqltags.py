@@ -18,6 +18,7 @@ each guarded engine's dialect instance, and only while tagging is on: off, nothi
 
 from __future__ import annotations
 
+import os
 import sys
 import weakref
 from collections.abc import Callable
@@ -31,13 +32,15 @@ from .tags import hostname
 
 _METHODS = ("do_execute", "do_executemany", "do_execute_no_params")
 _SAVED = "_pd_sqltags_saved"
-_REC_KEY = "_pd_sqltag"
+_REC_KEY = "_pd_sqltag"  # on the connection record: (hold, comment, comment %%, pairs)
+_SPECIAL = frozenset(";/ \t\r\n")  # statement endings that need append()'s care
 
 enabled = False
 _dialects: weakref.WeakSet[Any] = weakref.WeakSet()
 # (id(code), lasti, id(pool info)) -> (code, pool info, pairs, comment, comment with %% for %)
 _cache: dict[tuple[int, int, int], tuple[Any, Any, dict[str, str], str, str]] = {}
 _CACHE_MAX = 4096
+os.register_at_fork(after_in_child=_cache.clear)  # the comments carry the pid
 
 
 def pool_label(info: Any) -> str:
@@ -96,30 +99,46 @@ def _traceparent() -> str | None:
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
 
-def tag(statement: str, hold: Any, interpolated: bool) -> str:
+def tag(statement: str, hold: Any, interpolated: bool,
+        cached: tuple[Any, str, str, dict[str, str]] | None = None) -> str:
     """``statement`` with the hold's comment appended (``interpolated``: the driver will
     apply ``%`` formatting, so a literal ``%`` must be written ``%%``)."""
-    pairs, plain, doubled = comments_for(hold)
+    if cached is None:
+        pairs, plain, doubled = comments_for(hold)
+    else:
+        _, plain, doubled, pairs = cached
     comment = doubled if interpolated else plain
-    parent = _traceparent()
-    if parent is not None:  # per request: this statement's comment is built here
-        comment = format_comment({**pairs, "traceparent": parent})
-        if interpolated:
-            comment = comment.replace("%", "%%")
-    if statement.endswith(comment):
-        return statement
-    if statement[-1:] in (";", " ", "\n", "\t", "\r") or "--" in statement:
+    if "opentelemetry.trace" in sys.modules:
+        parent = _traceparent()
+        if parent is not None:  # per request: this statement's comment is built here
+            comment = format_comment({**pairs, "traceparent": parent})
+            if interpolated:
+                comment = comment.replace("%", "%%")
+    last = statement[-1:]
+    if last == "/" and statement.endswith(comment):
+        return statement  # tagged already (a raw cursor under SQLAlchemy, a retry)
+    if last in _SPECIAL or "--" in statement:
         return append(statement, comment)
-    return f"{statement} {comment}"
+    return statement + " " + comment
 
 
-def _hold_of(context: Any) -> Any:
-    conn = getattr(context, "root_connection", None)
-    fairy = getattr(conn, "_dbapi_connection", None)
-    record = getattr(fairy, "_connection_record", None)
-    if record is None:
-        return None
-    return record.__dict__.get("_pd_hold")
+def _tagged(statement: str, context: Any, interpolated: bool) -> str:
+    try:
+        try:
+            d = context.root_connection._dbapi_connection._connection_record.__dict__
+        except AttributeError:
+            return statement  # not a pool's connection (or already closed)
+        hold = d.get("_pd_hold")
+        if hold is None or not statement or not isinstance(statement, str):
+            return statement
+        cached = d.get(_REC_KEY)
+        if cached is None or cached[0] is not hold:  # once per checkout
+            pairs, plain, doubled = comments_for(hold)
+            cached = d[_REC_KEY] = (hold, plain, doubled, pairs)
+        return tag(statement, hold, interpolated, cached)
+    except Exception:
+        GUARD.internal_error("sql tag")
+        return statement
 
 
 def _make(orig: Callable[..., Any], name: str, formats: bool) -> Callable[..., Any]:
@@ -139,17 +158,6 @@ def _make(orig: Callable[..., Any], name: str, formats: bool) -> Callable[..., A
         return orig(cursor, statement, parameters, context)
 
     return execute
-
-
-def _tagged(statement: str, context: Any, interpolated: bool) -> str:
-    try:
-        hold = _hold_of(context)
-        if hold is None or not isinstance(statement, str) or not statement:
-            return statement
-        return tag(statement, hold, interpolated)
-    except Exception:
-        GUARD.internal_error("sql tag")
-        return statement
 
 
 def wrap_dialect(dialect: Any) -> None:
