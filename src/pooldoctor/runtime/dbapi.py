@@ -54,6 +54,12 @@ def _patch(driver: ModuleType, rebind_now: bool = True) -> None:
         _patchers[label] = p
         if rebind_now:
             rebind(p.rebinds)
+    from . import sqltags
+
+    if sqltags.enabled:  # statement tags on raw connections (runtime/rawtags.py)
+        from . import rawtags
+
+        rawtags.install(driver.MODULE)
 
 
 def install() -> None:

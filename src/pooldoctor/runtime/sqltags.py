@@ -13,7 +13,10 @@ changes per request). A statement that already carries another tool's comment ke
 goes after it.
 
 The hook wraps the dialect's ``do_execute``, ``do_executemany`` and ``do_execute_no_params`` on
-each guarded engine's dialect instance, and only while tagging is on: off, nothing is installed.
+each guarded engine's dialect instance, and only while tagging is on: off, nothing is installed
+(on MySQL/MariaDB not ``do_executemany``: PyMySQL and mysqlclient build a multi-row INSERT only
+from a statement that ends with its VALUES clause). Raw psycopg and PyMySQL connections the
+guard holds are tagged by ``runtime/rawtags.py``.
 """
 
 from __future__ import annotations
@@ -166,8 +169,13 @@ def wrap_dialect(dialect: Any) -> None:
     if _SAVED in d:
         return
     formats = getattr(dialect, "paramstyle", "") in ("format", "pyformat")
-    d[_SAVED] = {name: d[name] for name in _METHODS if name in d}
-    for name in _METHODS:
+    methods: tuple[str, ...] = _METHODS
+    if getattr(dialect, "name", "") in ("mysql", "mariadb"):
+        # PyMySQL's and mysqlclient's executemany() turn an INSERT ... VALUES into one
+        # multi-row statement only when the statement ends with its VALUES clause
+        methods = ("do_execute", "do_execute_no_params")
+    d[_SAVED] = (methods, {name: d[name] for name in methods if name in d})
+    for name in methods:
         d[name] = _make(getattr(dialect, name), name, formats)
     _dialects.add(dialect)
 
@@ -177,9 +185,10 @@ def unwrap_dialects() -> None:
         d = dialect.__dict__
         saved = d.pop(_SAVED, None)
         if saved is not None:
-            for name in _METHODS:
+            methods, own = saved
+            for name in methods:
                 d.pop(name, None)
-            d.update(saved)
+            d.update(own)
     _dialects.clear()
 
 
@@ -189,6 +198,9 @@ def enable(dialects: Any = ()) -> None:
     enabled = True
     for dialect in list(dialects):
         wrap_dialect(dialect)
+    from . import rawtags
+
+    rawtags.install()  # raw psycopg/PyMySQL connections (drivers imported later: dbapi.py)
 
 
 def disable() -> None:
@@ -197,3 +209,6 @@ def disable() -> None:
     enabled = False
     unwrap_dialects()
     _cache.clear()
+    from . import rawtags
+
+    rawtags.uninstall()
