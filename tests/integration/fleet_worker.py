@@ -1,9 +1,10 @@
 """A guarded worker of the fleet tests: leaks connections at known lines, then waits.
 
-Run as ``pooldoctor run --tag-sql -- python fleet_worker.py URL``. It holds two connections:
-one idle in a transaction (its last statement is tagged) and one running a long statement (the
-only state MariaDB's process list shows a statement for). It prints one JSON line (its pid and
-host name as it sees them, the server ids, the checkout lines) and waits for stdin to close.
+Run as ``pooldoctor run --tag-sql -- python fleet_worker.py URL``. It holds three connections:
+one idle in a transaction (its last statement is tagged), one running a long statement (the
+only state MariaDB's process list shows a statement for) and one idle after a commit. It prints
+one JSON line (its pid and host name as it sees them, the server ids, the checkout lines) and
+waits for stdin to close.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def server_id(conn: sa.Connection) -> int:
 
 def main() -> None:
     url = sys.argv[1]
-    engine = sa.create_engine(url, pool_size=2, max_overflow=0)
+    engine = sa.create_engine(url, pool_size=3, max_overflow=0)
     sleep = "SELECT pg_sleep(60)" if engine.dialect.name == "postgresql" else "SELECT SLEEP(60)"
     lines = {}
 
@@ -40,8 +41,14 @@ def main() -> None:
     busy.commit()
     threading.Thread(target=_run, args=(busy, sleep), daemon=True).start()
 
+    spare = engine.connect()  # LEAK-IDLE
+    lines["idle"] = _line("LEAK-IDLE")
+    spare_id = server_id(spare)
+    spare.commit()  # idle outside a transaction: its last statement is COMMIT, untagged
+
     print(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "lines": lines,
-                      "ids": {"idle_txn": idle_id, "active": busy_id}}), flush=True)
+                      "ids": {"idle_txn": idle_id, "active": busy_id, "idle": spare_id}}),
+          flush=True)
     sys.stdin.read()  # hold them until the test is done
     os._exit(0)
 

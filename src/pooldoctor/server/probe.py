@@ -94,6 +94,10 @@ def open_probe(url: str, *, timeout: float = 5.0) -> Probe:
     if backend not in ("postgresql", "mysql", "mariadb"):
         raise BadURL(f"the server watch needs a postgresql or mysql/mariadb url, "
                      f"got {backend!r}")
+    if backend == "postgresql" and u.database == "pgbouncer":  # PgBouncer's admin console
+        from .pgbouncer import PgBouncerProbe
+
+        return PgBouncerProbe.open(url, timeout)
     server = connect(url, timeout=timeout)
     try:
         if server.backend == "postgresql":
