@@ -207,3 +207,35 @@ def test_off_installs_nothing_and_on_tags_sqlite_statements(tmp_path: Any) -> No
         pooldoctor.uninstrument()
         engine.dispose()
     assert not sqltags.enabled
+
+
+def test_otel_sqlcommenter_statement_as_postgresql_showed_it() -> None:
+    # OpenTelemetry's SQLAlchemy instrumentation (0.66b2, enable_commenter=True) and pooldoctor
+    # both on, as pg_stat_activity.query showed it (SQLAlchemy 2.0.58, psycopg 3.3.9)
+    seen = ("SELECT $1 + 1 /*db_driver='psycopg',db_framework='sqlalchemy%3A2.0.58',traceparent="
+            "'00-9ee8c546fd6c85b69316ceb62a795db0-7855c28afd8b1d18-03'*/ /*pd_host='vm',"
+            "pd_pid='27173',pd_pool='127.0.0.1:5432/test',pd_site='app.py:18:%3Cmodule%3E'*/")
+    query, tags = read_tags(seen, seen[-600:])
+    assert query == "SELECT $1 + 1"
+    assert tags is not None and tags["db_framework"] == "sqlalchemy:2.0.58"
+    h = holder_from_server(_conn(1, IDLE_TXN, tags))
+    assert h is not None and h["pid"] == 27173 and h["site"]["function"] == "<module>"
+    assert h["traceparent"].startswith("00-9ee8c546")
+
+
+def test_traceparent_of_the_active_span_once() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    info = SimpleNamespace(name="p", url=URL)
+    h = _hold(test_traceparent_of_the_active_span_once.__code__, 0, info)
+    assert "traceparent" not in sqlcomment.parse(sqltags.tag("SELECT 1", h, interpolated=False))
+    tracer = TracerProvider().get_tracer("pooldoctor-test")
+    with tracer.start_as_current_span("request") as span:
+        tagged = sqltags.tag("SELECT 1", h, interpolated=False)
+        trace_id = f"{span.get_span_context().trace_id:032x}"
+        theirs = f"SELECT 1 /*traceparent='00-{'1' * 32}-{'2' * 16}-01'*/"
+        both = sqltags.tag(theirs, h, interpolated=False)
+    assert sqlcomment.parse(tagged)["traceparent"].split("-")[1] == trace_id
+    assert both.count("traceparent=") == 1  # another tool's traceparent is not repeated
+    ended = sqltags.tag("SELECT 2", h, interpolated=False)
+    assert "traceparent" not in sqlcomment.parse(ended)

@@ -111,8 +111,8 @@ def tag(statement: str, hold: Any, interpolated: bool,
     else:
         _, plain, doubled, pairs = cached
     comment = doubled if interpolated else plain
-    if "opentelemetry.trace" in sys.modules:
-        parent = _traceparent()
+    if "opentelemetry.trace" in sys.modules and "traceparent=" not in statement:
+        parent = _traceparent()  # (OpenTelemetry's own sqlcommenter may have written one)
         if parent is not None:  # per request: this statement's comment is built here
             comment = format_comment({**pairs, "traceparent": parent})
             if interpolated:
