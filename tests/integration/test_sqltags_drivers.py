@@ -102,3 +102,15 @@ def test_sqlalchemy_executemany_and_percent_on_mysql(mysql_url: str, guard: obje
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
         engine.dispose()
+
+
+def test_off_leaves_the_driver_cursors_alone(pg_url: str, guard: object) -> None:
+    originals = (psycopg.Cursor.execute, psycopg.Cursor.executemany, pymysql.cursors.Cursor.execute)
+    pooldoctor.instrument(tag_sql=False, log=False, exit_check=False)
+    assert (psycopg.Cursor.execute, psycopg.Cursor.executemany,
+            pymysql.cursors.Cursor.execute) == originals
+    pooldoctor.instrument(tag_sql=True, log=False, exit_check=False)
+    assert psycopg.Cursor.execute is not originals[0]
+    pooldoctor.uninstrument()
+    assert (psycopg.Cursor.execute, psycopg.Cursor.executemany,
+            pymysql.cursors.Cursor.execute) == originals

@@ -239,3 +239,43 @@ def test_traceparent_of_the_active_span_once() -> None:
     assert both.count("traceparent=") == 1  # another tool's traceparent is not repeated
     ended = sqltags.tag("SELECT 2", h, interpolated=False)
     assert "traceparent" not in sqlcomment.parse(ended)
+
+
+def test_plugin_query_parameter(tmp_path: Any) -> None:
+    import pytest
+
+    import pooldoctor
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/p.db?plugin=pooldoctor&pooldoctor_tag_sql=1")
+    try:
+        assert "do_execute" in engine.dialect.__dict__ and sqltags.enabled
+    finally:
+        pooldoctor.uninstrument()
+        engine.dispose()
+    assert "do_execute" not in engine.dialect.__dict__
+    with pytest.raises(ValueError, match=r"pooldoctor_tag_sql.*must be 1 or 0, got 'maybe'"):
+        sa.create_engine(f"sqlite:///{tmp_path}/p.db?plugin=pooldoctor&pooldoctor_tag_sql=maybe")
+
+
+def test_pgbouncer_console_rows() -> None:
+    from pooldoctor.server.pgbouncer import _age, _client
+
+    now = 1_800_000_000.0
+    servers = {"0x2": {"ptr": "0x2", "remote_pid": 4242, "link": "0x1"}}
+    base = {"user": "app", "database": "app", "addr": "10.0.0.7", "port": 51000,
+            "connect_time": "2027-01-15 08:00:00 UTC", "request_time": "2027-01-15 08:00:00 UTC",
+            "application_name": process_tag(7, "web-3"), "wait": 0, "wait_us": 0}
+    held = _client({**base, "ptr": "0x1", "link": "0x2", "state": "active"}, servers, now, None)
+    assert held is not None and held.state == ACTIVE and "4242" in (held.query or "")
+    idle = _client({**base, "ptr": "0x3", "link": "", "state": "active"}, servers, now, None)
+    assert idle is not None and idle.state == IDLE and idle.query is None and not idle.own
+    waiting = _client({**base, "ptr": "0x4", "link": "", "state": "waiting", "wait": 2,
+                       "wait_us": 500000}, servers, now, None)
+    assert waiting is not None and waiting.wait == "waiting for a server 2.5 s"
+    own = _client({**base, "ptr": "0x5", "link": "", "state": "active", "database": "pgbouncer",
+                   "port": 6000}, servers, now, 6000)
+    assert own is not None and own.own
+    assert _age("2027-01-15 08:00:00 UTC", 1_800_000_000.0 + 0) is not None
+    assert _age("not a time", now) is None and _age(None, now) is None
+    h = holder_from_server(idle)
+    assert h is not None and (h["pid"], h["hostname"], h["site"]) == (7, "web-3", None)
