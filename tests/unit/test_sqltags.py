@@ -279,3 +279,19 @@ def test_pgbouncer_console_rows() -> None:
     assert _age("not a time", now) is None and _age(None, now) is None
     h = holder_from_server(idle)
     assert h is not None and (h["pid"], h["hostname"], h["site"]) == (7, "web-3", None)
+
+
+def test_watch_findings_from_tag_holders() -> None:
+    from pooldoctor.server.watch import Watcher
+
+    conns = [_conn(1, IDLE_TXN, {"controller": "index", "route": "polls/"}),  # no pid
+             _conn(2, IDLE_TXN, {"pd_host": "a", "pd_pid": "9", "pd_site": "w.py:10:leak"}),
+             _conn(3, IDLE_TXN, None, process_tag(8, "b"))]  # a pid, no site: with the first
+    for c in conns:
+        c.state_s = c.xact_s = 600.0
+    snap = Snapshot("postgresql", URL, max_connections=100, conns=conns)
+    attribute(snap, {})
+    found = Watcher().observe(snap)
+    pd302 = [f for f in found if f.code == "PD302"]
+    assert {f.site.line if f.site else None for f in pd302} == {10, None}
+    assert sorted(p for f in pd302 for p in f.pids) == [8, 9]
