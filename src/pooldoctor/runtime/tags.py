@@ -4,7 +4,8 @@ PostgreSQL drivers get ``application_name``, PyMySQL ``program_name``; a name th
 never overridden. The tag is ``pooldoctor:<pid>@<host>:<program>`` within PostgreSQL's 63 bytes
 (the program is cut first, then the host name), so the server watch can tie a server connection
 to the host and the process that opened it, from any host. Tags of older versions
-(``pooldoctor:<pid>:<program>``) are still read.
+(``pooldoctor:<pid>:<program>``) are still read. PyMySQL connections also get the connection
+attributes ``pd_host`` and ``pd_pid``.
 """
 
 from __future__ import annotations
@@ -92,3 +93,14 @@ def tag_connect_params(driver: str, params: dict[str, Any]) -> None:
         params["application_name"] = process_tag()
     elif driver in MYSQL_PROGRAM_NAME:
         params.setdefault("program_name", process_tag())
+
+
+def tag_mysql_attrs(conn: Any) -> None:
+    """Add ``pd_host`` and ``pd_pid`` to a PyMySQL connection's attributes before it connects
+    (``performance_schema.session_connect_attrs``; PyMySQL's own ``_pid`` is there too)."""
+    if os.environ.get("POOLDOCTOR_NO_TAG"):
+        return
+    attrs = getattr(conn, "_connect_attrs", None)
+    if isinstance(attrs, dict):
+        attrs.setdefault("pd_host", hostname())
+        attrs.setdefault("pd_pid", str(os.getpid()))
