@@ -1,15 +1,16 @@
 """Cost of statement tags (``tag_sql=True``) per statement, against untagged, in one run.
 
-One guarded connection executes ``SELECT 1`` in a loop; rounds alternate tags off / tags on
-(same engine, same guard, same connection), so machine noise hits both sides alike; the figure
-is the ratio of medians. PostgreSQL is timed in wall time (a round trip: the target is a ratio
-<= 1.02); SQLite in CPU time of this thread (time.thread_time), which shows the tag's own cost
-in microseconds with no network to hide it. With tags on, every statement carries the
-comment, so the server also parses some 150 more bytes: that is part of the PostgreSQL wall
-figure. The client's CPU time per PostgreSQL statement is printed too: on a loaded machine the
-wall ratio swings by tens of percent from round to round, the CPU time much less.
+One guarded connection executes ``SELECT 1`` in a loop; short rounds (``--statements`` each)
+alternate tags off / tags on (same engine, same guard, same connection), many times, so machine
+noise hits both sides alike; the figure is the ratio of the medians. PostgreSQL is timed in
+wall time (a round trip: the target is a ratio <= 1.02); SQLite in CPU time of this thread
+(time.thread_time), which shows the tag's own cost with no network to hide it. With tags on,
+every statement carries the comment, so the server also parses some 150 more bytes: that is
+part of the PostgreSQL wall figure. The client's CPU time per PostgreSQL statement is printed
+too: on a loaded machine the wall ratio swings by tens of percent from round to round, the CPU
+time much less.
 
-    python bench/sqltags_overhead.py [--statements 5000] [--rounds 9] [--pg URL | --no-pg]
+    python bench/sqltags_overhead.py [--statements 300] [--rounds 60] [--pg URL | --no-pg]
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def measure(label: str, url: str, n: int, rounds: int, clock: Callable[[], float
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--statements", type=int, default=5000)
-    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--statements", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=60)
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--no-pg", action="store_true")
     args = ap.parse_args()
