@@ -59,7 +59,7 @@ def _patch(driver: ModuleType, rebind_now: bool = True) -> None:
     if sqltags.enabled:  # statement tags on raw connections (runtime/rawtags.py)
         from . import rawtags
 
-        rawtags.install(driver.MODULE)
+        rawtags.install(label)
 
 
 def install() -> None:

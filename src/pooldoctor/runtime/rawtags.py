@@ -24,12 +24,10 @@ _lock = threading.Lock()
 _patchers: dict[str, Patcher] = {}
 
 
-def _tagged(conn: Any, query: Any, interpolated: bool) -> Any:
-    if type(query) is not str or not query:
-        return query
+def _tagged(h: Any, query: str, interpolated: bool) -> str:
+    """``query`` tagged for the hold ``h`` of a raw connection (never raises)."""
     try:
-        h = getattr(conn, HOLD, None)
-        if h is None or h.ended:
+        if h.ended or not query:
             return query
         from .sqltags import tag
 
@@ -39,17 +37,25 @@ def _tagged(conn: Any, query: Any, interpolated: bool) -> Any:
         return query
 
 
+# The wrappers look at the connection's hold first: a pool's connection (SQLAlchemy's) has none
+# and passes with one attribute read.
+
 def _psycopg_execute(orig: Callable[..., Any]) -> Callable[..., Any]:
     def execute(self: Any, query: Any, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-        return orig(self, _tagged(self._conn, query, params is not None), params,
-                    *args, **kwargs)
+        h = getattr(self._conn, HOLD, None)
+        if h is not None and type(query) is str:
+            query = _tagged(h, query, params is not None)
+        return orig(self, query, params, *args, **kwargs)
 
     return execute
 
 
 def _psycopg_executemany(orig: Callable[..., Any]) -> Callable[..., Any]:
     def executemany(self: Any, query: Any, params_seq: Any, *args: Any, **kwargs: Any) -> Any:
-        return orig(self, _tagged(self._conn, query, True), params_seq, *args, **kwargs)
+        h = getattr(self._conn, HOLD, None)
+        if h is not None and type(query) is str:
+            query = _tagged(h, query, True)
+        return orig(self, query, params_seq, *args, **kwargs)
 
     return executemany
 
@@ -58,7 +64,10 @@ def _pymysql_execute(orig: Callable[..., Any]) -> Callable[..., Any]:
     # executemany() goes through execute(): once per row, or once for a multi-row INSERT
     # that it built itself (and then interpolated: args None)
     def execute(self: Any, query: Any, args: Any = None) -> Any:
-        return orig(self, _tagged(self.connection, query, args is not None), args)
+        h = getattr(self.connection, HOLD, None)
+        if h is not None and type(query) is str:
+            query = _tagged(h, query, args is not None)
+        return orig(self, query, args)
 
     return execute
 
@@ -81,11 +90,15 @@ _DRIVERS: dict[str, tuple[str, Callable[[Patcher], None]]] = {
 
 
 def install(label: str | None = None) -> None:
-    """Wrap the cursors of ``label``'s driver (or of every imported one); idempotent."""
+    """Wrap the cursors of ``label``'s driver (or of every imported one) when the raw driver
+    guard wraps that driver (without it no raw connection has a hold); idempotent."""
+    from .dbapi import installed
+
+    guarded = set(installed())
     with _lock:
         for name, (module, patch) in _DRIVERS.items():
             if (label is not None and name != label) or name in _patchers \
-                    or module not in sys.modules:
+                    or module not in sys.modules or name not in guarded:
                 continue
             p = Patcher()
             try:

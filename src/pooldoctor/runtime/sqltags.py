@@ -35,7 +35,8 @@ from .tags import hostname
 
 _METHODS = ("do_execute", "do_executemany", "do_execute_no_params")
 _SAVED = "_pd_sqltags_saved"
-_REC_KEY = "_pd_sqltag"  # on the connection record: (hold, comment, comment %%, pairs)
+# on the connection record: (hold, comment, comment %%, pairs, " " + comment, " " + comment %%)
+_REC_KEY = "_pd_sqltag"
 _SPECIAL = frozenset(";/ \t\r\n")  # statement endings that need append()'s care
 
 enabled = False
@@ -126,19 +127,27 @@ def tag(statement: str, hold: Any, interpolated: bool,
 
 
 def _tagged(statement: str, context: Any, interpolated: bool) -> str:
+    """The statement a dialect method is about to send, tagged with its checkout's comment.
+
+    The common case (the connection's comment is cached for this checkout, a plain statement,
+    no OpenTelemetry) is a few lookups and one concatenation."""
     try:
         try:
             d = context.root_connection._dbapi_connection._connection_record.__dict__
         except AttributeError:
             return statement  # not a pool's connection (or already closed)
         hold = d.get("_pd_hold")
-        if hold is None or not statement or not isinstance(statement, str):
-            return statement
         cached = d.get(_REC_KEY)
+        if hold is None or type(statement) is not str or not statement:
+            return statement
         if cached is None or cached[0] is not hold:  # once per checkout
             pairs, plain, doubled = comments_for(hold)
-            cached = d[_REC_KEY] = (hold, plain, doubled, pairs)
-        return tag(statement, hold, interpolated, cached)
+            cached = d[_REC_KEY] = (hold, plain, doubled, pairs, " " + plain, " " + doubled)
+        if statement[-1] not in _SPECIAL and "opentelemetry.trace" not in sys.modules \
+                and "--" not in statement:
+            tail: str = cached[5 if interpolated else 4]
+            return statement + tail
+        return tag(statement, hold, interpolated, cached[:4])
     except Exception:
         GUARD.internal_error("sql tag")
         return statement
