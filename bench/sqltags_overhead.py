@@ -44,11 +44,14 @@ def measure(label: str, url: str, n: int, rounds: int, clock: Callable[[], float
             per_statement(conn, max(n // 10, 10), clock)  # warm up
             off: list[float] = []
             on: list[float] = []
-            for _ in range(rounds):
-                sqltags.disable()
-                off.append(per_statement(conn, n, clock))
-                sqltags.enable([engine.dialect])
-                on.append(per_statement(conn, n, clock))
+            for i in range(rounds):  # off/on, then on/off: neither side always goes first
+                for tagged in ((False, True) if i % 2 == 0 else (True, False)):
+                    if tagged:
+                        sqltags.enable([engine.dialect])
+                        on.append(per_statement(conn, n, clock))
+                    else:
+                        sqltags.disable()
+                        off.append(per_statement(conn, n, clock))
             sqltags.disable()
         base, tagged = statistics.median(off), statistics.median(on)
         spread = (min(b / a for a, b in zip(off, on, strict=True)),
