@@ -154,7 +154,8 @@ def test_attribution_refuses_a_tag_of_another_pid_or_another_server() -> None:
     s = sample()
     s.conns[0].application = "pooldoctor:1111:app.py"
     assert attribute(s, {('host', 4242): _published(4242, 1)}) == 0
-    assert s.conns[0].holder is None
+    h = s.conns[0].holder  # the tag still names its process, with no site
+    assert h is not None and h["pid"] == 1111 and h["site"] is None
     s = sample()
     assert attribute(s, {('host', 4242): _published(4242, 1, server="10.9.9.9:5432")}) == 0
     s = sample()  # no tag visible (MySQL without performance_schema): matched, unverified

@@ -47,11 +47,14 @@ FINDINGS_EXIT = 99
               help="Write statements slower than this (with failed ones), beside the sample.")
 @click.option("--dashboard", "dashboard_port", type=click.IntRange(1, 65535), metavar="PORT",
               help="Serve the live dashboard on 127.0.0.1:PORT (see `pooldoctor dashboard`).")
+@click.option("--tag-sql", is_flag=True,
+              help="Append a sqlcommenter tag (host, pid, pool, site) to every statement, so "
+                   "the server watch attributes connections from any host.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run(command: tuple[str, ...], report_path: str | None, fmt: str, fail_on_findings: bool,
         quiet: bool, metrics_port: int | None, audit_log: str | None, audit_params: bool,
         audit_sample: float, audit_slow_ms: float | None, dashboard_port: int | None,
-        **thresholds: Any) -> None:
+        tag_sql: bool, **thresholds: Any) -> None:
     """Run CMD (a script, `python -m ...`, gunicorn, pytest...) under the guard.
 
     The program's exit code is passed through; a summary of the findings goes to stderr.
@@ -65,6 +68,8 @@ def run(command: tuple[str, ...], report_path: str | None, fmt: str, fail_on_fin
     _check_ports(metrics_port, dashboard_port)
     options: dict[str, Any] = dict(thresholds)
     options["log"] = not quiet
+    if tag_sql:
+        options["tag_sql"] = True
     extra: dict[str, str] = {}
     if metrics_port:
         extra["POOLDOCTOR_METRICS_PORT"] = str(metrics_port)

@@ -27,10 +27,15 @@ def open_probe(url: str, *, timeout: float = 5.0) -> Probe:
     Every network step (connect, each query) gives up after ``timeout`` seconds. Raises
     :class:`BadURL` (not a PostgreSQL/MySQL url) or :class:`ServerError`.
     """
-    backend = parse_url(url).get_backend_name()
+    u = parse_url(url)
+    backend = u.get_backend_name()
     if backend not in _FAMILIES:
         raise BadURL(f"the server watch needs a postgresql or mysql/mariadb url, "
                      f"got {backend!r}")
+    if backend == "postgresql" and u.database == "pgbouncer":  # PgBouncer's admin console
+        from .pgbouncer import PgBouncerProbe
+
+        return PgBouncerProbe.open(url, timeout)
     cls = probe_class(_FAMILIES[backend])
     server = connect(url, timeout=timeout)
     try:

@@ -71,9 +71,9 @@ def holder_text(c: ServerConn) -> str:
     if not h:
         return ""
     site = h.get("site")
-    if site:
+    if site and h.get("source") not in ("statement", "connection"):
         return Site.from_dict(site).short()
-    return str(h.get("text", ""))
+    return str(h.get("text", ""))  # from the server's tags: the site, and pid@host
 
 
 def conn_rows(conns: Sequence[ServerConn]) -> list[tuple[str, ...]]:
