@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
 from ...urls import mask_url
+from .. import sqltags
 from . import sessions
 from .engines import ENGINES, _after_engine_init, _on_engine_created, _same_signature
 from .info import ALL_INFOS, LOCK, MODE
@@ -124,6 +125,7 @@ def uninstall() -> None:
         ENGINES.clear()
         _unwrap_dialects()
         sessions.uninstall()
+        sqltags.disable()
 
 
 def ensure_global_listeners() -> None:
