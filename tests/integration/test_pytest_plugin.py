@@ -11,7 +11,10 @@ from pathlib import Path
 
 # Imported here, before any in-process pytester run, so that every inner run shares these
 # modules (pytester drops the modules a run imported, and a second copy of the guard would
-# not see the first copy's SQLAlchemy listeners).
+# not see the first copy's SQLAlchemy listeners; a second copy of a driver has other error
+# classes, which later tests' pytest.raises would miss).
+import psycopg  # noqa: F401
+import pymysql  # noqa: F401
 import pytest
 import sqlalchemy.dialects.mysql
 import sqlalchemy.dialects.postgresql  # noqa: F401
