@@ -4,8 +4,14 @@ A stack is captured as a flat tuple ``(code, lasti, code, lasti, ...)`` (each fr
 object and the offset of the instruction running in it), from the first *user* frame outwards,
 by a walk written out for the configured depth (a loop costs twice as much). ``f_lasti`` costs a
 fraction of ``f_lineno`` (which decodes the line table); lines are resolved, and anything is
-formatted, only when a finding is reported. A frame is not user code when it
-belongs to pooldoctor, SQLAlchemy, a database driver, greenlet or the standard library.
+formatted, only when a finding is reported.
+
+A frame is not user code when it belongs to pooldoctor, the standard library, or any library
+installed in a site-packages or dist-packages folder (Django, SQLModel, Flask-SQLAlchemy,
+drivers: whatever its name), unless it is the program's own project installed there (named in
+``POOLDOCTOR_USER_PACKAGES``). A project installed in editable mode runs from its own folder:
+it is user code. Library frames above the first user frame are skipped without counting
+against the depth; those between user frames stay as context.
 """
 
 from __future__ import annotations
@@ -55,6 +61,16 @@ def _internal_prefixes() -> tuple[str, ...]:
     return tuple(dict.fromkeys(prefixes))
 
 
+USER_PACKAGES_ENV = "POOLDOCTOR_USER_PACKAGES"  # comma-separated top-level package names
+
+
+def _own_packages() -> frozenset[str]:
+    """Installed packages that are the program's own code (named in :data:`USER_PACKAGES_ENV`:
+    a project installed into site-packages rather than in editable mode)."""
+    raw = os.environ.get(USER_PACKAGES_ENV, "")
+    return frozenset(n.strip() for n in raw.split(",") if n.strip()) - {"pooldoctor"}
+
+
 _PREFIXES = _internal_prefixes()
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _USER_INSIDE = (os.path.join(_HERE, "demo", "scenarios") + os.sep,)
@@ -88,7 +104,9 @@ def _classify(filename: str) -> bool:
             top = top[:-3] if top.endswith(".py") else top
             if top == "pooldoctor" and path.startswith(_USER_INSIDE):
                 return False
-            return top in _INTERNAL_PACKAGES
+            # an installed library is never a site, whatever its name; the program's own
+            # project installed there (not in editable mode) is the exception
+            return top not in _own_packages()
     if path.startswith(_USER_INSIDE):
         return False  # the demo's scenarios play the user's part
     return path.startswith(_PREFIXES)
@@ -106,7 +124,11 @@ def is_internal_frame(f: FrameType) -> bool:
     filename = f.f_code.co_filename
     if filename == "<string>":
         module = f.f_globals.get("__name__") or ""
-        return module.partition(".")[0] in _INTERNAL_PACKAGES
+        top = module.partition(".")[0]
+        if top in _INTERNAL_PACKAGES:
+            return True
+        origin = getattr(sys.modules.get(top), "__file__", None)  # judged by its package
+        return isinstance(origin, str) and is_internal_file(origin)
     return is_internal_file(filename)
 
 
