@@ -249,6 +249,13 @@ class Guard:
                 self.internal_error("drain")
 
     def report_collected(self, h: Hold) -> None:
+        if h.dead_reported:
+            return  # told as PD110 already: the collection only ends it
+        if h.keeper is not None and not h.dead_reported and h.owner_ended():
+            # a framework's per-thread connection goes when its thread's storage does
+            h.dead_reported = True
+            self.emit(self.ended_thread(h, "; then the garbage collector closed it"))
+            return
         if h.kind == CHECKOUT:
             info = h.pool
             if info is not None:
@@ -348,18 +355,59 @@ class Guard:
         for h in holds:
             if h.ended:
                 continue
+            if not h.dead_reported and h.thread is not None and h.owner_ended():
+                if h.dead_seen is None:  # once more at the next pass: a thread it was handed
+                    h.dead_seen = now  # to may take it over meanwhile (Hold.adopt)
+                elif h.pid == self.pid:
+                    h.dead_reported = True
+                    self.emit(self.ended_thread(h))
+                continue
             age = now - h.since
-            if not h.reported and age >= o.leak_threshold:
+            if (not h.reported and age >= o.leak_threshold and not h.dead_reported
+                    and h.keeper is None):  # kept per live thread on purpose: not a leak
                 h.reported = True
-                self.emit(self.finding_for(
-                    "PD101", h,
-                    f"{what_held(h)} for {fmt_s(age)} at {_short(h)} "
-                    f"(threshold {o.leak_threshold:g} s)",
-                    threshold_s=o.leak_threshold))
+                self.emit(self.held_too_long(h, age))
             ts = h.txn_since
             if ts is not None and not h.txn_reported and now - ts >= o.transaction_threshold:
                 h.txn_reported = True
                 self.emit(self.long_transaction(h, now - ts))
+
+    def held_too_long(self, h: Hold, age: float) -> Finding:
+        """PD101 for ``h``, with where its thread is now (when that thread is alive)."""
+        o = self.options
+        details: dict[str, Any] = {"threshold_s": o.leak_threshold}
+        now_at = self._now_at(h, details)
+        return self.finding_for(
+            "PD101", h,
+            f"{what_held(h)} for {fmt_s(age)} at {_short(h)} "
+            f"(threshold {o.leak_threshold:g} s){now_at}", **details)
+
+    def _now_at(self, h: Hold, details: dict[str, Any]) -> str:
+        """"; the thread is now at F:L in fn" for a sync holder whose thread is alive (and
+        its stack in ``details["thread_now"]``), else ""."""
+        if h.task is not None or h.pid != self.pid or h.owner_ended():
+            return ""  # a task's thread runs the loop; an ended thread is nowhere
+        t = h.thread
+        if t is not None and t.ident != h.thread_id:
+            return ""
+        stack = thread_stack(h.thread_id, self.options.stack_depth)
+        if not stack:
+            return ""
+        details["thread_now"] = [s.to_dict() for s in format_stack(stack)]
+        site = site_of(stack)
+        where = f"{site.short()} in {site.function}" if site else "an unknown site"
+        return f"; the thread is now at {where}"
+
+    def ended_thread(self, h: Hold, when: str = "") -> Finding:
+        """PD110: ``h``'s owning thread has ended; nobody can give the connection back."""
+        noun = "checked out" if h.kind == CHECKOUT else "opened"
+        keeper = f" ({h.keeper.capitalize()} keeps one per thread)" if h.keeper else ""
+        return self.finding_for(
+            "PD110", h,
+            f"connection {noun} at {_short(h)} by thread {h.thread_name!r}, which has ended "
+            f"without {'returning' if h.kind == CHECKOUT else 'closing'} it{keeper}; "
+            f"held {fmt_s(h.age())}{when}",
+            thread_ended=True)
 
     def long_transaction(self, h: Hold, age: float) -> Finding:
         """PD107 for ``h``: where the transaction began, and where its thread is now."""
@@ -369,12 +417,7 @@ class Guard:
         else:
             frames, where = h.frames, f"on the connection checked out at {_short(h)}"
         details: dict[str, Any] = {"threshold_s": o.transaction_threshold}
-        now_at = ""
-        if h.task is None and h.pid == self.pid:  # a thread (a task's thread runs the loop)
-            stack = thread_stack(h.thread_id, o.stack_depth)
-            if stack:
-                details["thread_now"] = [s.to_dict() for s in format_stack(stack)]
-                now_at = f"; its thread is now at {_short_frames(stack)}"
+        now_at = self._now_at(h, details).replace("; the thread", "; its thread")
         return self.finding_for(
             "PD107", h,
             f"transaction open for {fmt_s(age)} {where} (threshold "
@@ -388,6 +431,11 @@ class Guard:
         out: list[Finding] = []
         for h in self.ledger.holds() if holds is None else holds:
             if h.ended or h.pid != self.pid:
+                continue
+            if h.keeper is not None and (h.dead_reported or not h.owner_ended()):
+                continue  # kept per live thread on purpose, or told as PD110 already
+            if h.keeper is not None:
+                out.append(self.ended_thread(h, " (at exit)"))
                 continue
             f = self.finding_for(
                 "PD105", h,

@@ -20,6 +20,7 @@ from .sites import Frames
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
 _active: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
+_main = threading.main_thread()
 _modules = sys.modules
 
 CHECKOUT = "checkout"  # a connection checked out from a SQLAlchemy pool
@@ -80,9 +81,10 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
         return t.name if t is not None else f"thread-{self.thread_id}"
 
     def owner_ended(self) -> bool:
-        """True when the owning thread is known and has ended (never for an unknown thread)."""
+        """True when the owning thread is known and has ended; never for an unknown thread,
+        nor for the main thread (it ends with the program: PD105 tells at exit)."""
         t = self.thread
-        return t is not None and not t.is_alive()
+        return t is not None and t is not _main and not t.is_alive()
 
     def adopt(self) -> None:
         """The calling thread uses the connection now: it becomes the owner (a handover)."""

@@ -1,0 +1,89 @@
+"""Django: the connection Django keeps per thread on purpose, and its transactions.
+
+Django opens one connection per thread and database alias, lazily, through its backend's
+driver (psycopg, psycopg2, MySQLdb or PyMySQL as MySQLdb, sqlite3), whose wrapper makes it a
+raw hold sited at the user's ORM call (Django's frames are library frames, never sites). This
+module only marks that hold as kept by Django (``Hold.keeper``): while its thread lives it is
+not a leak (no PD101, no PD105); once the thread has ended without ``connection.close()``, it
+is PD110. ``atomic()`` and ``set_autocommit(False)`` are the hold's transactions (PD107).
+
+Django 5.1's pool (``OPTIONS={"pool": ...}``) lends psycopg_pool connections: those are the pool
+adapter's checkouts, and carry no raw hold here to mark, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from ...guard import GUARD
+from ...sites import capture
+from .core import Patcher, live_hold
+
+LABEL = "django"
+MODULE = "django.db.backends.base.base"
+KEEPER = "django"
+
+
+def _hold(wrapper: Any) -> Any:
+    conn = getattr(wrapper, "connection", None)
+    return live_hold(conn) if conn is not None else None
+
+
+def kept(wrapper: Any) -> None:
+    """Mark the hold of ``wrapper``'s new connection as Django's (never raises)."""
+    try:
+        h = _hold(wrapper)
+        if h is not None:
+            h.keeper = KEEPER
+    except Exception:
+        GUARD.internal_error("django connect")
+
+
+def transaction(wrapper: Any, begins: bool) -> None:
+    """A transaction begins (autocommit off) or ends on ``wrapper``'s connection."""
+    try:
+        h = _hold(wrapper)
+        if h is None:
+            return
+        if begins:
+            h.txn_frames = capture(1, GUARD.options.stack_depth)  # the user's atomic()
+            h.txn_reported = False
+            h.txn_begun = True
+            h.txn_since = time.monotonic()
+        elif h.txn_since is not None:
+            h.txn_since = h.txn_frames = None
+    except Exception:
+        GUARD.internal_error("django transaction")
+
+
+def patch(p: Patcher) -> None:
+    cls = sys.modules[MODULE].BaseDatabaseWrapper
+    connect, set_autocommit = cls.connect, cls.set_autocommit
+    commit, rollback = cls.commit, cls.rollback
+
+    def connect_(self: Any) -> None:
+        connect(self)
+        kept(self)
+
+    def set_autocommit_(self: Any, autocommit: bool, *args: Any, **kwargs: Any) -> None:
+        set_autocommit(self, autocommit, *args, **kwargs)
+        transaction(self, begins=not autocommit)
+
+    def commit_(self: Any) -> None:
+        try:
+            commit(self)
+        finally:
+            transaction(self, begins=False)
+
+    def rollback_(self: Any) -> None:
+        try:
+            rollback(self)
+        finally:
+            transaction(self, begins=False)
+
+    p.wrap(cls, "connect", connect_)
+    p.wrap(cls, "set_autocommit", set_autocommit_)
+    p.wrap(cls, "commit", commit_)
+    p.wrap(cls, "rollback", rollback_)
