@@ -394,9 +394,7 @@ class Guard:
         if not stack:
             return ""
         details["thread_now"] = [s.to_dict() for s in format_stack(stack)]
-        site = site_of(stack)
-        where = f"{site.short()} in {site.function}" if site else "an unknown site"
-        return f"; the thread is now at {where}"
+        return f"; the thread is now at {_short_frames(stack)}"
 
     def ended_thread(self, h: Hold, when: str = "") -> Finding:
         """PD110: ``h``'s owning thread has ended; nobody can give the connection back."""
