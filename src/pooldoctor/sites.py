@@ -136,28 +136,68 @@ def capture(skip: int = 1, depth: int = DEFAULT_DEPTH) -> Frames:
     """Capture up to ``depth`` frames starting at the first user frame.
 
     Internal frames between user frames are kept (they are context); the walk continues on
-    the parent greenlet when SQLAlchemy's asyncio layer runs us in a child greenlet.
+    the parent greenlet when SQLAlchemy's asyncio layer runs us in a child greenlet. An asyncio
+    task whose own frames are all library frames (``gather(engine.connect())``) is sited in
+    the task that awaits it, else where the event loop was started.
     """
     try:
         f: FrameType | None = sys._getframe(skip + 1)
     except ValueError:
         return ()
     get = _cache.get
+    boundary = _loop_boundary()
+    crossed = False
     # skip internal frames to the first user frame
+    start = f
     while f is not None:
         internal = get(f.f_code.co_filename)
         if internal is None:
             internal = is_internal_frame(f)
         if not internal:
             break
+        if f.f_code is boundary:
+            crossed = True  # the running task's frames end here
         f = f.f_back
-    if f is None:
-        f = _parent_greenlet_frame()
-        while f is not None and is_internal_frame(f):
-            f = f.f_back
+    if f is None or crossed:
+        start = f if f is not None else _parent_greenlet_frame()
+        f, crossed_here = _first_user_frame(start, boundary)
+        if crossed or crossed_here:
+            from .awaiters import awaiting_stack
+
+            frames = awaiting_stack(depth, is_internal_frame)
+            if frames:
+                return frames
         if f is None:
             return ()
     return walker(depth)(f)
+
+
+def _first_user_frame(f: FrameType | None,
+                      boundary: CodeType | None) -> tuple[FrameType | None, bool]:
+    """The first user frame at or above ``f``, and whether the walk left the running asyncio
+    task's own frames to find it (it passed the event loop's frame)."""
+    crossed = False
+    while f is not None and is_internal_frame(f):
+        crossed = crossed or f.f_code is boundary
+        f = f.f_back
+    return f, crossed
+
+
+_boundary: list[CodeType] = []
+
+
+def _loop_boundary() -> CodeType | None:
+    """The code of asyncio's ``Handle._run`` (the frame below a task's outermost coroutine),
+    once asyncio is imported."""
+    if _boundary:
+        return _boundary[0]
+    ev = sys.modules.get("asyncio.events")
+    run = getattr(getattr(ev, "Handle", None), "_run", None)
+    code = getattr(run, "__code__", None)
+    if isinstance(code, CodeType):
+        _boundary.append(code)
+        return code
+    return None
 
 
 _walkers: dict[int, Callable[[FrameType], Frames]] = {}

@@ -143,3 +143,43 @@ def test_c_and_python_agree_behind_a_library(tmp_path: Path, forget: list[str]) 
     c, py = user()
     assert c == py
     assert pairs(c)[0][0].co_name == "<lambda>"
+
+
+ALIB = """
+import sys
+
+async def fetch(capture):
+    return capture(0, 4)
+"""
+
+
+def test_an_asyncio_task_of_library_frames_is_sited_in_the_task_awaiting_it(
+        tmp_path: Path, forget: list[str]) -> None:
+    """gather()/wait_for() run a library's coroutine in a task of its own: the site is the
+    user's await in the task that waits for it; with no such task, where the loop started."""
+    import asyncio
+
+    path = tmp_path / "site-packages" / "aiolib" / "__init__.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(ALIB)
+    forget.append(str(path))
+    ns: dict[str, Any] = {}
+    exec(compile(ALIB, str(path), "exec"), ns)
+    fetch = ns["fetch"]
+    lines: dict[str, int] = {}
+
+    async def user() -> tuple[Any, Any]:
+        lines["gather"] = sys._getframe().f_lineno + 1
+        (a,) = await asyncio.gather(fetch(capture))
+        lines["wait_for"] = sys._getframe().f_lineno + 1
+        b = await asyncio.wait_for(asyncio.ensure_future(fetch(capture)), 5)
+        return a, b
+
+    a, b = asyncio.run(user())
+    for frames, key in ((a, "gather"), (b, "wait_for")):
+        site = site_of(frames)
+        assert site is not None and site.function == "user" and site.line == lines[key]
+    line = sys._getframe().f_lineno + 1
+    alone = asyncio.run(fetch(capture))  # nobody awaits the task: the loop's starting line
+    site = site_of(alone)
+    assert site is not None and site.line == line and site.file == __file__
