@@ -77,6 +77,18 @@ try:
         with transaction.atomic():  # ATOMIC
             Item.objects.create(name="slow")
             time.sleep(1.3)  # past both thresholds, inside the transaction
+    elif mode == "testcase":  # TestCase's class-wide atomic() is not the user's transaction
+        import unittest
+        from django.test import TestCase
+
+        class Slow(TestCase):
+            def test_slow(self):
+                Item.objects.create(name="t")
+                time.sleep(1.3)
+
+        result = unittest.TextTestRunner().run(
+            unittest.defaultTestLoader.loadTestsFromTestCase(Slow))
+        assert result.wasSuccessful()
     else:
         time.sleep(1.3)  # the main thread's connection stays open past the threshold
 finally:
@@ -134,9 +146,10 @@ def test_threads_that_end_without_close_are_pd110_at_the_orm_call(
     assert t["site"]["line"] == line_of(prog, "ATOMIC") and t["count"] == 1
 
 
+@pytest.mark.parametrize("mode", ["clean", "testcase"])
 def test_threads_that_close_and_a_kept_main_connection_report_nothing(
-        tmp_path: Path, backend: str) -> None:
-    data = run(tmp_path, backend, "None", "clean")
+        tmp_path: Path, backend: str, mode: str) -> None:
+    data = run(tmp_path, backend, "None", mode)
     assert data["findings"] == []
 
 

@@ -5,7 +5,8 @@ driver (psycopg, psycopg2, MySQLdb or PyMySQL as MySQLdb, sqlite3), whose wrappe
 raw hold sited at the user's ORM call (Django's frames are library frames, never sites). This
 module only marks that hold as kept by Django (``Hold.keeper``): while its thread lives it is
 not a leak (no PD101, no PD105); once the thread has ended without ``connection.close()``, it
-is PD110. ``atomic()`` and ``set_autocommit(False)`` are the hold's transactions (PD107).
+is PD110. ``atomic()`` and ``set_autocommit(False)`` are the hold's transactions (PD107),
+except the class-wide ones Django's ``TestCase`` opens to isolate tests.
 
 Django 5.1's pool (``OPTIONS={"pool": ...}``) lends psycopg_pool connections: those are the pool
 adapter's checkouts, and carry no raw hold here to mark, so nothing is counted twice.
@@ -13,8 +14,10 @@ adapter's checkouts, and carry no raw hold here to mark, so nothing is counted t
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from types import FrameType
 from typing import Any
 
 from ...guard import GUARD
@@ -41,11 +44,29 @@ def kept(wrapper: Any) -> None:
         GUARD.internal_error("django connect")
 
 
+_TESTCASES = os.path.join("django", "test", "testcases.py")
+
+
+def _by_test_framework() -> bool:
+    """True when Django's TestCase opened the transaction (its class-wide atomic() that
+    isolates tests lasts as long as the test class: not the user's long transaction)."""
+    f: FrameType | None = sys._getframe(2)
+    for _ in range(12):
+        if f is None:
+            return False
+        if f.f_code.co_filename.endswith(_TESTCASES):
+            return True
+        f = f.f_back
+    return False
+
+
 def transaction(wrapper: Any, begins: bool) -> None:
     """A transaction begins (autocommit off) or ends on ``wrapper``'s connection."""
     try:
         h = _hold(wrapper)
         if h is None:
+            return
+        if begins and _by_test_framework():
             return
         if begins:
             h.txn_frames = capture(1, GUARD.options.stack_depth)  # the user's atomic()
