@@ -73,7 +73,22 @@ try:
     t.join()
     with ThreadPoolExecutor(3, thread_name_prefix="orm") as ex:
         list(ex.map(work, range(6)))
-    if mode == "leak":
+    if mode == "many":  # more and more live threads, each with its own connection
+        stop = threading.Event()
+
+        def keep(i):
+            Item.objects.filter(pk=i).count()  # MANY
+            stop.wait(10)
+            connection.close()
+
+        many = [threading.Thread(target=keep, args=(i,)) for i in range(11)]
+        for th in many:
+            th.start()
+        time.sleep(1.3)
+        stop.set()
+        for th in many:
+            th.join()
+    elif mode == "leak":
         with transaction.atomic():  # ATOMIC
             Item.objects.create(name="slow")
             time.sleep(1.3)  # past both thresholds, inside the transaction
@@ -151,6 +166,15 @@ def test_threads_that_close_and_a_kept_main_connection_report_nothing(
         tmp_path: Path, backend: str, mode: str) -> None:
     data = run(tmp_path, backend, "None", mode)
     assert data["findings"] == []
+
+
+def test_a_growing_number_of_threads_holding_one_is_pd108(tmp_path: Path) -> None:
+    from tests.conftest import PG_URL, need_server
+
+    need_server(PG_URL)
+    data = run(tmp_path, "postgresql", "None", "many")
+    (f,) = data["findings"]  # live threads: no PD101, PD105 or PD110
+    assert f["code"] == "PD108" and f["site"]["line"] == line_of(data["_prog"], "MANY")
 
 
 def test_djangos_own_pool_counts_nothing_twice(tmp_path: Path) -> None:
