@@ -17,10 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .findings import Finding, Site, utc_iso
+from . import verdicts
+from .findings import Finding, utc_iso
 from .ledger import CHECKOUT, Hold, Ledger
 from .sinks import EVENTS_ENV, Callback, Collector, JsonLinesSink, logger
-from .sites import DEFAULT_DEPTH, format_stack, site_of, thread_stack
+from .sites import DEFAULT_DEPTH, format_stack, site_of
+from .verdicts import fmt_s as fmt_s  # re-exported: older modules import it from here
+from .verdicts import short as _short
+from .verdicts import what_held as what_held
 
 
 @dataclass
@@ -48,14 +52,6 @@ class Options:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if self.fork_safety not in ("warn", "repair"):
             raise ValueError(f"fork_safety must be 'warn' or 'repair', got {self.fork_safety!r}")
-
-
-def fmt_s(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 100 else f"{seconds:.0f} s"
-
-
-def what_held(h: Hold) -> str:
-    return "connection checked out" if h.kind == CHECKOUT else "connection open"
 
 
 class Guard:
@@ -373,54 +369,13 @@ class Guard:
                 self.emit(self.long_transaction(h, now - ts))
 
     def held_too_long(self, h: Hold, age: float) -> Finding:
-        """PD101 for ``h``, with where its thread is now (when that thread is alive)."""
-        o = self.options
-        details: dict[str, Any] = {"threshold_s": o.leak_threshold}
-        now_at = self._now_at(h, details)
-        return self.finding_for(
-            "PD101", h,
-            f"{what_held(h)} for {fmt_s(age)} at {_short(h)} "
-            f"(threshold {o.leak_threshold:g} s){now_at}", **details)
-
-    def _now_at(self, h: Hold, details: dict[str, Any]) -> str:
-        """"; the thread is now at F:L in fn" for a sync holder whose thread is alive (and
-        its stack in ``details["thread_now"]``), else ""."""
-        if h.task is not None or h.pid != self.pid or h.owner_ended():
-            return ""  # a task's thread runs the loop; an ended thread is nowhere
-        t = h.thread
-        if t is not None and t.ident != h.thread_id:
-            return ""
-        stack = thread_stack(h.thread_id, self.options.stack_depth)
-        if not stack:
-            return ""
-        details["thread_now"] = [s.to_dict() for s in format_stack(stack)]
-        return f"; the thread is now at {_short_frames(stack)}"
+        return verdicts.held_too_long(self, h, age)
 
     def ended_thread(self, h: Hold, when: str = "") -> Finding:
-        """PD110: ``h``'s owning thread has ended; nobody can give the connection back."""
-        noun = "checked out" if h.kind == CHECKOUT else "opened"
-        keeper = f" ({h.keeper.capitalize()} keeps one per thread)" if h.keeper else ""
-        return self.finding_for(
-            "PD110", h,
-            f"connection {noun} at {_short(h)} by thread {h.thread_name!r}, which has ended "
-            f"without {'returning' if h.kind == CHECKOUT else 'closing'} it{keeper}; "
-            f"held {fmt_s(h.age())}{when}",
-            thread_ended=True)
+        return verdicts.ended_thread(self, h, when)
 
     def long_transaction(self, h: Hold, age: float) -> Finding:
-        """PD107 for ``h``: where the transaction began, and where its thread is now."""
-        o = self.options
-        if h.txn_frames:
-            frames, where = h.txn_frames, f"begun at {_short_frames(h.txn_frames)}"
-        else:
-            frames, where = h.frames, f"on the connection checked out at {_short(h)}"
-        details: dict[str, Any] = {"threshold_s": o.transaction_threshold}
-        now_at = self._now_at(h, details).replace("; the thread", "; its thread")
-        return self.finding_for(
-            "PD107", h,
-            f"transaction open for {fmt_s(age)} {where} (threshold "
-            f"{o.transaction_threshold:g} s){now_at}",
-            frames=frames, **details)
+        return verdicts.long_transaction(self, h, age)
 
     # ------------------------------------------------------------------ exit
 
@@ -468,15 +423,6 @@ class Guard:
 
 
 _LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO}
-
-
-def _short(h: Hold) -> str:
-    return _short_frames(h.frames)
-
-
-def _short_frames(frames: Any) -> str:
-    site: Site | None = site_of(frames)
-    return site.short() if site else "an unknown site"
 
 
 GUARD = Guard()
