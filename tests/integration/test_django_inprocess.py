@@ -44,7 +44,7 @@ def django_pg() -> Iterator[Any]:
     from django.db import connection, models
 
     table = f"pd_dji_{uuid.uuid4().hex[:12]}"
-    Item = type("Item", (models.Model,), {  # noqa: N806 - a model class
+    Item = type("Item", (models.Model,), {  # a model class, made here
         "__module__": __name__, "name": models.CharField(max_length=20),
         "Meta": type("Meta", (), {"app_label": "pdtest", "db_table": table})})
     with connection.schema_editor() as editor:
