@@ -388,7 +388,7 @@ class Guard:
             if h.keeper is not None and (h.dead_reported or not h.owner_ended()):
                 continue  # kept per live thread on purpose, or told as PD110 already
             if h.keeper is not None:
-                out.append(self.ended_thread(h, " (at exit)"))
+                out.append(self.ended_thread(h, f" ({when})"))
                 continue
             f = self.finding_for(
                 "PD105", h,

@@ -148,7 +148,6 @@ def capture(skip: int = 1, depth: int = DEFAULT_DEPTH) -> Frames:
     boundary = _loop_boundary()
     crossed = False
     # skip internal frames to the first user frame
-    start = f
     while f is not None:
         internal = get(f.f_code.co_filename)
         if internal is None:
