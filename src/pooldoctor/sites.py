@@ -112,6 +112,21 @@ def _classify(filename: str) -> bool:
     return path.startswith(_PREFIXES)
 
 
+def is_library_file(filename: str) -> bool:
+    """True for a third-party library installed in site-packages or dist-packages that is not
+    infrastructure (not pooldoctor, SQLAlchemy, a driver, greenlet, pytest): Django, SQLModel,
+    a web framework. Such a frame is context, and the fallback site when no user frame is on
+    the stack at all."""
+    parts = os.path.abspath(filename).split(os.sep)
+    for marker in _SITE_DIRS:
+        if marker in parts:
+            i = len(parts) - 1 - parts[::-1].index(marker)
+            top = parts[i + 1] if i + 1 < len(parts) else ""
+            top = top[:-3] if top.endswith(".py") else top
+            return top not in _INTERNAL_PACKAGES
+    return False
+
+
 def judged_files() -> dict[str, bool]:
     """The cache of :func:`is_internal_file`: file name -> internal, for the files judged so
     far (a file not in it yet is judged by :func:`is_internal_frame`)."""

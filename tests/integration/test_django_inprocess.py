@@ -145,3 +145,34 @@ def test_a_failing_hook_never_breaks_the_orm_call(django_pg: Any, guard: object,
         assert GUARD.internal_errors > before
     finally:
         connection.close()
+
+
+LIBVIEW = """
+def serve(model, keep):
+    from django.db import connection
+    model.objects.count()  # line 4: the library's ORM call
+    keep.append(connection.connection)  # outlives the thread
+"""
+
+
+def test_a_connection_opened_with_no_user_frame_is_still_tracked(
+        django_pg: Any, guard: object, tmp_path: Any) -> None:
+    """A generic view (library code only, run by a server thread) opens Django's connection:
+    the hold is sited at the library's line, and its thread's end is PD110."""
+    import importlib.util
+
+    path = tmp_path / "site-packages" / "genericviews" / "__init__.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(LIBVIEW)
+    spec = importlib.util.spec_from_file_location("_t_genericviews", path)
+    assert spec is not None and spec.loader is not None
+    lib = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lib)
+    pooldoctor.instrument(log=False, exit_check=False)
+    kept: list[Any] = []
+    t = threading.Thread(target=lib.serve, args=(django_pg, kept))  # no user frame in it
+    t.start()
+    t.join()
+    f = wait_for("PD110")
+    assert f.site is not None and (f.site.file, f.site.line) == (str(path), 4)
+    kept[0].close()

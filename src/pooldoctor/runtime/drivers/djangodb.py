@@ -21,8 +21,10 @@ from types import FrameType
 from typing import Any
 
 from ...guard import GUARD
-from ...sites import capture
-from .core import Patcher, live_hold
+from ...ledger import CONNECTION, Hold
+from ...sites import capture, is_internal_frame, is_library_file, walker
+from ..server_ids import server_id
+from .core import HOLD, Patcher, live_hold
 
 LABEL = "django"
 MODULE = "django.db.backends.base.base"
@@ -38,10 +40,46 @@ def kept(wrapper: Any) -> None:
     """Mark the hold of ``wrapper``'s new connection as Django's (never raises)."""
     try:
         h = _hold(wrapper)
+        if h is None:
+            h = _library_hold(wrapper)
         if h is not None:
             h.keeper = KEEPER
     except Exception:
         GUARD.internal_error("django connect")
+
+
+_DJANGO_DB = (os.path.join(os.sep + "django", "db", ""),
+              os.path.join(os.sep + "django", "utils", ""))
+
+
+def _library_hold(wrapper: Any) -> Hold | None:
+    """A hold for a connection Django opened with no user frame on the stack (a generic view,
+    the admin: the driver's wrapper declined it), sited at the first library frame outside
+    Django's database layer; None for a pool's connection (Django 5.1's pool) or when even
+    that frame is missing."""
+    conn = getattr(wrapper, "connection", None)
+    g = GUARD
+    if (conn is None or not g.active or getattr(conn, "_pool", None) is not None
+            or (wrapper.settings_dict.get("OPTIONS") or {}).get("pool")):
+        return None
+    f: FrameType | None = sys._getframe(3)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not is_internal_frame(f) or (is_library_file(fn) and not any(
+                d in fn for d in _DJANGO_DB)):
+            break
+        f = f.f_back
+    if f is None:
+        return None
+    frames = walker(g.options.stack_depth)(f)
+    label = type(conn).__module__.partition(".")[0]
+    h = g.ledger.new(conn, g.on_collected, CONNECTION, label, frames, g.pid, server_id(conn))
+    try:
+        setattr(conn, HOLD, h)  # the driver's close() ends it
+    except AttributeError:  # a connection class without a place for the mark: not tracked
+        g.ledger.remove(h)
+        return None
+    return h
 
 
 _TESTCASES = os.path.join("django", "test", "testcases.py")
