@@ -351,7 +351,7 @@ class Guard:
         for h in holds:
             if h.ended:
                 continue
-            if not h.dead_reported and h.thread is not None and h.owner_ended():
+            if not h.dead_reported and h.owner_ended():
                 if h.dead_seen is None:  # once more at the next pass: a thread it was handed
                     h.dead_seen = now  # to may take it over meanwhile (Hold.adopt)
                 elif h.pid == self.pid:

@@ -74,16 +74,24 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
         return time.time() - (time.monotonic() - self.since)
 
     @property
+    def owner(self) -> threading.Thread | None:
+        """The owning Thread, or None (unknown, or a creator that did not set ``thread``)."""
+        try:
+            return self.thread
+        except AttributeError:
+            return None
+
+    @property
     def thread_name(self) -> str:
         """The owning thread's name (the thread recorded at checkout, not a later one that
         got the same id)."""
-        t = self.thread
+        t = self.owner
         return t.name if t is not None else f"thread-{self.thread_id}"
 
     def owner_ended(self) -> bool:
         """True when the owning thread is known and has ended; never for an unknown thread,
         nor for the main thread (it ends with the program: PD105 tells at exit)."""
-        t = self.thread
+        t = self.owner
         return t is not None and t is not _main and not t.is_alive()
 
     def adopt(self) -> None:

@@ -46,7 +46,7 @@ def now_at(g: Guard, h: Hold, details: dict[str, Any]) -> str:
     its stack in ``details["thread_now"]``), else ""."""
     if h.task is not None or h.pid != g.pid or h.owner_ended():
         return ""  # a task's thread runs the loop; an ended thread is nowhere
-    t = h.thread
+    t = h.owner
     if t is not None and t.ident != h.thread_id:
         return ""
     stack = thread_stack(h.thread_id, g.options.stack_depth)

@@ -326,3 +326,10 @@ def test_txn_hook_records_the_transaction_and_passes_errors_through(pool_info: A
         C.TxnHook(42, True)  # type: ignore[union-attr]
     assert [c[0] for c in calls] == ["begin", "rollback", "begin", "begin"]
     fairy.close()
+
+
+def test_a_hold_whose_creator_did_not_set_the_thread_is_an_unknown_thread() -> None:
+    """A hold made by an adapter that does not fill ``thread`` in: never PD110, named by id."""
+    h = Hold(Proxy(), lambda _h: None)
+    h.thread_id = 42
+    assert h.owner is None and not h.owner_ended() and h.thread_name == "thread-42"
