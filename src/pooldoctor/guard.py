@@ -245,8 +245,9 @@ class Guard:
                 self.internal_error("drain")
 
     def report_collected(self, h: Hold) -> None:
-        if h.dead_reported:
-            return  # told as PD110 already: the collection only ends it
+        if h.dead_reported or (h.keeper is not None and shutting_down()):
+            return  # told as PD110 already, or a framework's connection of a thread the
+            # interpreter's shutdown ended: the collection only ends it
         if h.keeper is not None and not h.dead_reported and h.owner_ended():
             # a framework's per-thread connection goes when its thread's storage does
             h.dead_reported = True
@@ -351,7 +352,7 @@ class Guard:
         for h in holds:
             if h.ended:
                 continue
-            if not h.dead_reported and h.owner_ended():
+            if not h.dead_reported and h.owner_ended() and not shutting_down():
                 if h.dead_seen is None:  # once more at the next pass: a thread it was handed
                     h.dead_seen = now  # to may take it over meanwhile (Hold.adopt)
                 elif h.pid == self.pid:
@@ -385,8 +386,10 @@ class Guard:
         for h in self.ledger.holds() if holds is None else holds:
             if h.ended or h.pid != self.pid:
                 continue
-            if h.keeper is not None and (h.dead_reported or not h.owner_ended()):
-                continue  # kept per live thread on purpose, or told as PD110 already
+            if h.keeper is not None and (h.dead_reported or not h.owner_ended()
+                                         or shutting_down()):
+                continue  # kept per live thread on purpose, told as PD110 already, or its
+                # thread was ended by the interpreter's shutdown (an executor's workers)
             if h.keeper is not None:
                 out.append(self.ended_thread(h, f" ({when})"))
                 continue
@@ -423,6 +426,12 @@ class Guard:
 
 
 _LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO}
+
+
+def shutting_down() -> bool:
+    """True once the interpreter has begun to shut down (threading joins the threads, and
+    concurrent.futures its workers): threads ending then are not leaking anything."""
+    return bool(getattr(threading, "_SHUTTING_DOWN", False))
 
 
 GUARD = Guard()

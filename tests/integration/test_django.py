@@ -92,6 +92,9 @@ try:
         with transaction.atomic():  # ATOMIC
             Item.objects.create(name="slow")
             time.sleep(1.3)  # past both thresholds, inside the transaction
+    elif mode == "exit":  # an executor's workers keep theirs until the interpreter ends them
+        bg = ThreadPoolExecutor(2, thread_name_prefix="bg")
+        list(bg.map(lambda i: Item.objects.filter(pk=i).count(), range(4)))
     elif mode == "testcase":  # TestCase's class-wide atomic() is not the user's transaction
         import unittest
         from django.test import TestCase
@@ -161,7 +164,7 @@ def test_threads_that_end_without_close_are_pd110_at_the_orm_call(
     assert t["site"]["line"] == line_of(prog, "ATOMIC") and t["count"] == 1
 
 
-@pytest.mark.parametrize("mode", ["clean", "testcase"])
+@pytest.mark.parametrize("mode", ["clean", "testcase", "exit"])
 def test_threads_that_close_and_a_kept_main_connection_report_nothing(
         tmp_path: Path, backend: str, mode: str) -> None:
     data = run(tmp_path, backend, "None", mode)
