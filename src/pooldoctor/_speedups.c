@@ -10,7 +10,7 @@
  *   user_stack(frame, depth) -> tuple | None
  *   TxnHook(orig, begin) -> a dialect's do_begin (begin=True) or do_commit/do_rollback
  *   configure(guard, hold_type, on_collected, judged, ids, get_running_loop, task_name,
- *             capture)
+ *             capture, threads)
  *
  * Speed comes from doing what the interpreter's specialised instructions do: a Hold's
  * fields are __slots__, stored at the offsets their member descriptors give; the guard's
@@ -43,13 +43,13 @@
 
 /* set by configure() */
 static PyObject *guard_dict, *hold_type, *on_collected, *judged, *ids, *get_running_loop,
-    *task_name;
+    *task_name, *threads;
 enum {
-    F_ID, F_POOL, F_FRAMES, F_SINCE, F_THREAD_ID, F_PID, F_SERVER_ID, F_REPORTED,
+    F_ID, F_POOL, F_FRAMES, F_SINCE, F_THREAD_ID, F_THREAD, F_PID, F_SERVER_ID, F_REPORTED,
     F_TXN_BEGUN, F_TXN_FRAMES, F_TXN_REPORTED, F_TXN_SINCE, N_FIELDS
 };
 static const char *field_names[N_FIELDS] = {
-    "id",        "pool",      "frames",     "since",        "thread_id", "pid",
+    "id",        "pool",      "frames",     "since",        "thread_id", "thread", "pid",
     "server_id", "reported",  "txn_begun",  "txn_frames",   "txn_reported", "txn_since"};
 static PyObject *guard, *capture;
 static Py_ssize_t field_offset[N_FIELDS];
@@ -326,9 +326,21 @@ new_hold(PyObject *info, PyObject *d, PyObject *fairy, PyObject *frames, PyObjec
     if (sid == NULL && PyErr_Occurred()) {
         goto fail;
     }
-    if (set_field(h, F_ID, Py_NewRef(hid)) < 0 || set_field(h, F_POOL, Py_NewRef(info)) < 0 ||
+    /* the owning thread: its ident, and its Thread object (threading._active) for its name
+     * and whether it is alive once the ident is reused */
+    PyObject *ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (ident == NULL) {
+        goto fail;
+    }
+    PyObject *thread = PyDict_GetItemWithError(threads, ident);
+    if (thread == NULL && PyErr_Occurred()) {
+        Py_DECREF(ident);
+        goto fail;
+    }
+    if (set_field(h, F_THREAD_ID, ident) < 0 || /* first: it steals ident */
+        set_field(h, F_THREAD, Py_NewRef(thread != NULL ? thread : Py_None)) < 0 ||
+        set_field(h, F_ID, Py_NewRef(hid)) < 0 || set_field(h, F_POOL, Py_NewRef(info)) < 0 ||
         set_field(h, F_FRAMES, Py_NewRef(frames)) < 0 || set_field(h, F_SINCE, monotonic()) < 0 ||
-        set_field(h, F_THREAD_ID, PyLong_FromUnsignedLong(PyThread_get_thread_ident())) < 0 ||
         set_field(h, F_PID, Py_NewRef(pid)) < 0 ||
         set_field(h, F_SERVER_ID, Py_NewRef(sid != NULL ? sid : Py_None)) < 0 ||
         set_field(h, F_REPORTED, Py_NewRef(Py_False)) < 0 ||
@@ -612,17 +624,18 @@ slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *offset)
 static PyObject *
 configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
+    if (nargs != 9) {
         PyErr_SetString(PyExc_TypeError,
                         "configure(guard, hold_type, on_collected, judged, ids, "
-                        "get_running_loop, task_name, capture)");
+                        "get_running_loop, task_name, capture, threads)");
         return NULL;
     }
     PyObject *type = args[1];
     if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &_PyWeakref_RefType) ||
-        !PyDict_CheckExact(args[3]) || Py_TYPE(args[4])->tp_iternext == NULL) {
+        !PyDict_CheckExact(args[3]) || Py_TYPE(args[4])->tp_iternext == NULL ||
+        !PyDict_CheckExact(args[8])) {
         PyErr_SetString(PyExc_TypeError, "configure(): hold_type a weakref type, judged a "
-                                         "dict, ids an iterator");
+                                         "dict, ids an iterator, threads a dict");
         return NULL;
     }
     PyTypeObject *t = (PyTypeObject *)type;
@@ -642,9 +655,9 @@ configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     memcpy(field_offset, offsets, sizeof(offsets));
     Py_XSETREF(guard_dict, gdict);
-    PyObject **slots[8] = {&guard, &hold_type,        &on_collected, &judged,
-                           &ids,   &get_running_loop, &task_name,    &capture};
-    for (int i = 0; i < 8; i++) {
+    PyObject **slots[9] = {&guard, &hold_type,        &on_collected, &judged,
+                           &ids,   &get_running_loop, &task_name,    &capture, &threads};
+    for (int i = 0; i < 9; i++) {
         Py_XSETREF(*slots[i], Py_NewRef(args[i]));
     }
     Py_RETURN_NONE;
@@ -841,7 +854,7 @@ static PyMethodDef methods[] = {
      "user_stack(frame, depth) -> tuple | None: the stack from the first user frame."},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
      "configure(guard, hold_type, on_collected, judged, ids, get_running_loop, task_name, "
-     "capture)."},
+     "capture, threads)."},
     {NULL, NULL, 0, NULL},
 };
 

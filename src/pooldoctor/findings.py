@@ -51,6 +51,10 @@ _CATALOGUE: tuple[Code, ...] = (
     Code("PD109", "checkout-waited", "info",
          "checkout had to wait for a free connection (pool near exhaustion)",
          "look for long holds; size the pool for the program's concurrency"),
+    Code("PD110", "held-by-ended-thread", "error",
+         "connection held by a thread that has ended",
+         "close or return it before the thread ends (Django: connection.close() at the end of "
+         "the thread's work)"),
     # lint
     Code("PD201", "dbapi-not-closed", "error",
          "DB-API connection not closed on every path",

@@ -17,10 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .findings import Finding, Site, utc_iso
+from . import verdicts
+from .findings import Finding, utc_iso
 from .ledger import CHECKOUT, Hold, Ledger
 from .sinks import EVENTS_ENV, Callback, Collector, JsonLinesSink, LiveCounter, live_suffix, logger
-from .sites import DEFAULT_DEPTH, caller_of, format_stack, returns_call, site_of, thread_stack
+from .sites import DEFAULT_DEPTH, caller_of, format_stack, returns_call, site_of
+from .verdicts import fmt_s as fmt_s  # re-exported: older modules import it from here
+from .verdicts import short as _short
+from .verdicts import what_held as what_held
 
 
 @dataclass
@@ -48,14 +52,6 @@ class Options:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if self.fork_safety not in ("warn", "repair"):
             raise ValueError(f"fork_safety must be 'warn' or 'repair', got {self.fork_safety!r}")
-
-
-def fmt_s(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 100 else f"{seconds:.0f} s"
-
-
-def what_held(h: Hold) -> str:
-    return "connection checked out" if h.kind == CHECKOUT else "connection open"
 
 
 class Guard:
@@ -264,6 +260,14 @@ class Guard:
                 self.internal_error("drain")
 
     def report_collected(self, h: Hold) -> None:
+        if h.dead_reported or (h.keeper is not None and shutting_down()):
+            return  # told as PD110 already, or a framework's connection of a thread the
+            # interpreter's shutdown ended: the collection only ends it
+        if h.keeper is not None and not h.dead_reported and h.owner_ended():
+            # a framework's per-thread connection goes when its thread's storage does
+            h.dead_reported = True
+            self.emit(self.ended_thread(h, "; then the garbage collector closed it"))
+            return
         if h.kind == CHECKOUT:
             info = h.pool
             if info is not None:
@@ -364,38 +368,31 @@ class Guard:
         for h in holds:
             if h.ended:
                 continue
+            if not h.dead_reported and h.owner_ended() and not shutting_down():
+                if h.dead_seen is None:  # once more at the next pass: a thread it was handed
+                    h.dead_seen = now  # to may take it over meanwhile (Hold.adopt)
+                elif h.pid == self.pid:
+                    h.dead_reported = True
+                    self.emit(self.ended_thread(h))
+                continue
             age = now - h.since
-            if not h.reported and age >= o.leak_threshold:
+            if (not h.reported and age >= o.leak_threshold and not h.dead_reported
+                    and h.keeper is None):  # kept per live thread on purpose: not a leak
                 h.reported = True
-                self.emit(self.finding_for(
-                    "PD101", h,
-                    f"{what_held(h)} for {fmt_s(age)} at {_short(h)} "
-                    f"(threshold {o.leak_threshold:g} s)",
-                    threshold_s=o.leak_threshold))
+                self.emit(self.held_too_long(h, age))
             ts = h.txn_since
             if ts is not None and not h.txn_reported and now - ts >= o.transaction_threshold:
                 h.txn_reported = True
                 self.emit(self.long_transaction(h, now - ts))
 
+    def held_too_long(self, h: Hold, age: float) -> Finding:
+        return verdicts.held_too_long(self, h, age)
+
+    def ended_thread(self, h: Hold, when: str = "") -> Finding:
+        return verdicts.ended_thread(self, h, when)
+
     def long_transaction(self, h: Hold, age: float) -> Finding:
-        """PD107 for ``h``: where the transaction began, and where its thread is now."""
-        o = self.options
-        if h.txn_frames:
-            frames, where = h.txn_frames, f"begun at {_short_frames(h.txn_frames)}"
-        else:
-            frames, where = h.frames, f"on the connection checked out at {_short(h)}"
-        details: dict[str, Any] = {"threshold_s": o.transaction_threshold}
-        now_at = ""
-        if h.task is None and h.pid == self.pid:  # a thread (a task's thread runs the loop)
-            stack = thread_stack(h.thread_id, o.stack_depth)
-            if stack:
-                details["thread_now"] = [s.to_dict() for s in format_stack(stack)]
-                now_at = f"; its thread is now at {_short_frames(stack)}"
-        return self.finding_for(
-            "PD107", h,
-            f"transaction open for {fmt_s(age)} {where} (threshold "
-            f"{o.transaction_threshold:g} s){now_at}",
-            frames=frames, **details)
+        return verdicts.long_transaction(self, h, age)
 
     # ------------------------------------------------------------------ exit
 
@@ -404,6 +401,13 @@ class Guard:
         out: list[Finding] = []
         for h in self.ledger.holds() if holds is None else holds:
             if h.ended or h.pid != self.pid:
+                continue
+            if h.keeper is not None and (h.dead_reported or not h.owner_ended()
+                                         or shutting_down()):
+                continue  # kept per live thread on purpose, told as PD110 already, or its
+                # thread was ended by the interpreter's shutdown (an executor's workers)
+            if h.keeper is not None:
+                out.append(self.ended_thread(h, f" ({when})"))
                 continue
             f = self.finding_for(
                 "PD105", h,
@@ -441,13 +445,10 @@ class Guard:
 _LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO}
 
 
-def _short(h: Hold) -> str:
-    return _short_frames(h.frames)
-
-
-def _short_frames(frames: Any) -> str:
-    site: Site | None = site_of(frames)
-    return site.short() if site else "an unknown site"
+def shutting_down() -> bool:
+    """True once the interpreter has begun to shut down (threading joins the threads, and
+    concurrent.futures its workers): threads ending then are not leaking anything."""
+    return bool(getattr(threading, "_SHUTTING_DOWN", False))
 
 
 GUARD = Guard()

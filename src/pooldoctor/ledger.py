@@ -19,6 +19,8 @@ from .sites import Frames
 
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
+_active: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
+_main = threading.main_thread()
 _modules = sys.modules
 
 CHECKOUT = "checkout"  # a connection checked out from a SQLAlchemy pool
@@ -36,13 +38,16 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
     # runtime/hotpath.py, and _speedups.c); rarely-changed ones are class-level defaults
     # (assigned per instance only when they change, into the lazily created __dict__).
     __slots__ = ("__dict__", "frames", "id", "pid", "pool", "reported", "server_id", "since",
-                 "thread_id", "txn_begun", "txn_frames", "txn_reported", "txn_since")
+                 "thread", "thread_id", "txn_begun", "txn_frames", "txn_reported", "txn_since")
 
     id: int
     pool: Any  # PoolInfo for checkouts, a driver label (str) for raw connections
     frames: Frames
     since: float  # time.monotonic()
     thread_id: int
+    # the owning thread's Thread object (threading._active at checkout; None for a thread
+    # threading does not know): its name and whether it is alive, whatever ids are reused
+    thread: threading.Thread | None
     pid: int
     server_id: int | None  # the server's id of the physical connection, when known
     reported: bool  # PD101 already reported for this hold
@@ -54,6 +59,9 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
     txn_reported: bool  # PD107 reported for the open transaction
     ended: bool = False
     extra: dict[str, Any] | None = None
+    keeper: str | None = None  # who keeps it per thread on purpose ("django"), or None
+    dead_reported: bool = False  # PD110 reported: its owning thread has ended
+    dead_seen: float | None = None  # when the watchdog first saw its owning thread ended
 
     @property
     def key(self) -> tuple[int, int] | None:
@@ -66,9 +74,33 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
         return time.time() - (time.monotonic() - self.since)
 
     @property
+    def owner(self) -> threading.Thread | None:
+        """The owning Thread, or None (unknown, or a creator that did not set ``thread``)."""
+        try:
+            return self.thread
+        except AttributeError:
+            return None
+
+    @property
     def thread_name(self) -> str:
-        t = threading._active.get(self.thread_id)  # type: ignore[attr-defined]
+        """The owning thread's name (the thread recorded at checkout, not a later one that
+        got the same id)."""
+        t = self.owner
         return t.name if t is not None else f"thread-{self.thread_id}"
+
+    def owner_ended(self) -> bool:
+        """True when the owning thread is known and has ended; never for an unknown thread,
+        nor for the main thread (it ends with the program: PD105 tells at exit)."""
+        t = self.owner
+        return t is not None and t is not _main and not t.is_alive()
+
+    def adopt(self) -> None:
+        """The calling thread uses the connection now: it becomes the owner (a handover)."""
+        ident = _get_ident()
+        if ident != self.thread_id:
+            self.thread_id = ident
+            self.thread = _active.get(ident)
+            self.dead_seen = None
 
     def age(self, now: float | None = None) -> float:
         return (time.monotonic() if now is None else now) - self.since
@@ -182,7 +214,8 @@ class Ledger:
         h.pool = pool
         h.frames = frames
         h.since = _monotonic()
-        h.thread_id = _get_ident()
+        h.thread_id = ident = _get_ident()
+        h.thread = _active.get(ident)
         h.pid = pid
         h.server_id = server_id
         h.reported = h.txn_begun = h.txn_reported = False

@@ -4,8 +4,14 @@ A stack is captured as a flat tuple ``(code, lasti, code, lasti, ...)`` (each fr
 object and the offset of the instruction running in it), from the first *user* frame outwards,
 by a walk written out for the configured depth (a loop costs twice as much). ``f_lasti`` costs a
 fraction of ``f_lineno`` (which decodes the line table); lines are resolved, and anything is
-formatted, only when a finding is reported. A frame is not user code when it
-belongs to pooldoctor, SQLAlchemy, a database driver, greenlet or the standard library.
+formatted, only when a finding is reported.
+
+A frame is not user code when it belongs to pooldoctor, the standard library, or any library
+installed in a site-packages or dist-packages folder (Django, SQLModel, Flask-SQLAlchemy,
+drivers: whatever its name), unless it is the program's own project installed there (named in
+``POOLDOCTOR_USER_PACKAGES``). A project installed in editable mode runs from its own folder:
+it is user code. Library frames above the first user frame are skipped without counting
+against the depth; those between user frames stay as context.
 """
 
 from __future__ import annotations
@@ -56,6 +62,16 @@ def _internal_prefixes() -> tuple[str, ...]:
     return tuple(dict.fromkeys(prefixes))
 
 
+USER_PACKAGES_ENV = "POOLDOCTOR_USER_PACKAGES"  # comma-separated top-level package names
+
+
+def _own_packages() -> frozenset[str]:
+    """Installed packages that are the program's own code (named in :data:`USER_PACKAGES_ENV`:
+    a project installed into site-packages rather than in editable mode)."""
+    raw = os.environ.get(USER_PACKAGES_ENV, "")
+    return frozenset(n.strip() for n in raw.split(",") if n.strip()) - {"pooldoctor"}
+
+
 _PREFIXES = _internal_prefixes()
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _USER_INSIDE = (os.path.join(_HERE, "demo", "scenarios") + os.sep,)
@@ -92,10 +108,27 @@ def _classify(filename: str) -> bool:
             top = top[:-3] if top.endswith(".py") else top
             if top == "pooldoctor" and path.startswith(_USER_INSIDE):
                 return False
-            return top in _INTERNAL_PACKAGES
+            # an installed library is never a site, whatever its name; the program's own
+            # project installed there (not in editable mode) is the exception
+            return top not in _own_packages()
     if path.startswith(_USER_INSIDE):
         return False  # the demo's scenarios play the user's part
     return path.startswith(_PREFIXES)
+
+
+def is_library_file(filename: str) -> bool:
+    """True for a third-party library installed in site-packages or dist-packages that is not
+    infrastructure (not pooldoctor, SQLAlchemy, a driver, greenlet, pytest): Django, SQLModel,
+    a web framework. Such a frame is context, and the fallback site when no user frame is on
+    the stack at all."""
+    parts = os.path.abspath(filename).split(os.sep)
+    for marker in _SITE_DIRS:
+        if marker in parts:
+            i = len(parts) - 1 - parts[::-1].index(marker)
+            top = parts[i + 1] if i + 1 < len(parts) else ""
+            top = top[:-3] if top.endswith(".py") else top
+            return top not in _INTERNAL_PACKAGES
+    return False
 
 
 def judged_files() -> dict[str, bool]:
@@ -110,7 +143,11 @@ def is_internal_frame(f: FrameType) -> bool:
     filename = f.f_code.co_filename
     if filename == "<string>":
         module = f.f_globals.get("__name__") or ""
-        return module.partition(".")[0] in _INTERNAL_PACKAGES
+        top = module.partition(".")[0]
+        if top in _INTERNAL_PACKAGES:
+            return True
+        origin = getattr(sys.modules.get(top), "__file__", None)  # judged by its package
+        return isinstance(origin, str) and is_internal_file(origin)
     return is_internal_file(filename)
 
 
@@ -118,13 +155,17 @@ def capture(skip: int = 1, depth: int = DEFAULT_DEPTH) -> Frames:
     """Capture up to ``depth`` frames starting at the first user frame.
 
     Internal frames between user frames are kept (they are context); the walk continues on
-    the parent greenlet when SQLAlchemy's asyncio layer runs us in a child greenlet.
+    the parent greenlet when SQLAlchemy's asyncio layer runs us in a child greenlet. An asyncio
+    task whose own frames are all library frames (``gather(engine.connect())``) is sited in
+    the task that awaits it, else where the event loop was started.
     """
     try:
         f: FrameType | None = sys._getframe(skip + 1)
     except ValueError:
         return ()
     get = _cache.get
+    boundary = _loop_boundary()
+    crossed = False
     # skip internal frames to the first user frame
     while f is not None:
         internal = get(f.f_code.co_filename)
@@ -132,14 +173,49 @@ def capture(skip: int = 1, depth: int = DEFAULT_DEPTH) -> Frames:
             internal = is_internal_frame(f)
         if not internal:
             break
+        if f.f_code is boundary:
+            crossed = True  # the running task's frames end here
         f = f.f_back
-    if f is None:
-        f = _parent_greenlet_frame()
-        while f is not None and is_internal_frame(f):
-            f = f.f_back
+    if f is None or crossed:
+        start = f if f is not None else _parent_greenlet_frame()
+        f, crossed_here = _first_user_frame(start, boundary)
+        if crossed or crossed_here:
+            from .awaiters import awaiting_stack
+
+            frames = awaiting_stack(depth, is_internal_frame)
+            if frames:
+                return frames
         if f is None:
             return ()
     return walker(depth)(f)
+
+
+def _first_user_frame(f: FrameType | None,
+                      boundary: CodeType | None) -> tuple[FrameType | None, bool]:
+    """The first user frame at or above ``f``, and whether the walk left the running asyncio
+    task's own frames to find it (it passed the event loop's frame)."""
+    crossed = False
+    while f is not None and is_internal_frame(f):
+        crossed = crossed or f.f_code is boundary
+        f = f.f_back
+    return f, crossed
+
+
+_boundary: list[CodeType] = []
+
+
+def _loop_boundary() -> CodeType | None:
+    """The code of asyncio's ``Handle._run`` (the frame below a task's outermost coroutine),
+    once asyncio is imported."""
+    if _boundary:
+        return _boundary[0]
+    ev = sys.modules.get("asyncio.events")
+    run = getattr(getattr(ev, "Handle", None), "_run", None)
+    code = getattr(run, "__code__", None)
+    if isinstance(code, CodeType):
+        _boundary.append(code)
+        return code
+    return None
 
 
 _walkers: dict[int, Callable[[FrameType], Frames]] = {}

@@ -46,8 +46,10 @@ def _assert_sound(result: Any, kept: int) -> None:
     assert t.checkouts >= 64 * 30, figures
     assert t.booms > 0 and t.sql_errors > 0 and t.invalidations > 0, figures
     assert t.dropped > 0, figures
-    assert result.findings.get("PD102") == t.dropped, figures
-    assert result.findings.get("PD101", 0) >= kept, figures
+    # a leak whose thread ended first is PD110 (check() counts them per line exactly)
+    ended = result.findings.get("PD110", 0)
+    assert t.dropped <= result.findings.get("PD102", 0) + ended <= t.dropped + kept, figures
+    assert result.findings.get("PD101", 0) + ended >= kept, figures
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "mysql"])

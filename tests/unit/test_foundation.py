@@ -17,7 +17,7 @@ from pooldoctor.urls import BadURL, mask_text, mask_url, parse_url
 
 
 def test_catalogue_has_every_design_code() -> None:
-    expected = ([f"PD1{n:02d}" for n in range(1, 10)] + [f"PD2{n:02d}" for n in range(1, 12)]
+    expected = ([f"PD1{n:02d}" for n in range(1, 11)] + [f"PD2{n:02d}" for n in range(1, 12)]
                 + [f"PD3{n:02d}" for n in range(1, 6)] + [f"PD4{n:02d}" for n in range(1, 5)])
     assert sorted(CATALOGUE) == sorted(expected)
     names = [c.name for c in CATALOGUE.values()]

@@ -157,6 +157,7 @@ def test_checkout_fills_the_hold_and_checkin_ends_it(hot: SimpleNamespace) -> No
     assert h.server_id == 4242 and h.reported is False and h.task is None
     assert t0 <= h.since <= time.monotonic()
     assert h.thread_id == __import__("threading").get_ident()
+    assert h.thread is __import__("threading").current_thread()  # recorded at checkout
     assert pairs(h.frames)[0][0] is test_checkout_fills_the_hold_and_checkin_ends_it.__code__
     assert h.id == GUARD.ledger.last_id
     assert info.checkouts == before + 1 and info.peak_checked_out >= 1
@@ -166,6 +167,26 @@ def test_checkout_fills_the_hold_and_checkin_ends_it(hot: SimpleNamespace) -> No
     assert h.id not in info.holds
     assert info.hold_s_total > total
     assert checkin(h) is True  # ended already: nothing more to do
+
+
+def test_checkout_records_the_thread_whose_id_is_reused_later(hot: SimpleNamespace) -> None:
+    """The hold keeps the Thread that took it: its name and death are told right even once
+    a new thread gets the same id."""
+    import threading
+
+    got: list[Hold] = []
+    t = threading.Thread(target=lambda: got.append(
+        hot.checkout(hot.info, {"_pd_pid": GUARD.pid}, hot.proxy)), name="taker")
+    t.start()
+    t.join()
+    (h,) = got
+    assert h.thread is t and h.thread_name == "taker"
+    assert h.owner_ended()
+    later = threading.Thread(target=lambda: None, name="later")
+    later.start()
+    later.join()
+    assert h.thread_name == "taker"  # not looked up by id at report time
+    GUARD.ledger.remove(h)
 
 
 def test_checkout_declines_what_needs_the_careful_path(hot: SimpleNamespace) -> None:
@@ -217,7 +238,7 @@ def test_configure_refuses_a_hold_type_that_does_not_fit() -> None:
             super().__init__()
 
     args = (GUARD, Other, GUARD.on_collected, hotpath._judged, GUARD.ledger.ids,
-            asyncio._get_running_loop, lambda: None, hotpath.capture)
+            asyncio._get_running_loop, lambda: None, hotpath.capture, hotpath._active)
     with pytest.raises(TypeError, match="__init__"):
         C.configure(*args)  # type: ignore[union-attr]
     with pytest.raises(TypeError):
@@ -305,3 +326,10 @@ def test_txn_hook_records_the_transaction_and_passes_errors_through(pool_info: A
         C.TxnHook(42, True)  # type: ignore[union-attr]
     assert [c[0] for c in calls] == ["begin", "rollback", "begin", "begin"]
     fairy.close()
+
+
+def test_a_hold_whose_creator_did_not_set_the_thread_is_an_unknown_thread() -> None:
+    """A hold made by an adapter that does not fill ``thread`` in: never PD110, named by id."""
+    h = Hold(Proxy(), lambda _h: None)
+    h.thread_id = 42
+    assert h.owner is None and not h.owner_ended() and h.thread_name == "thread-42"

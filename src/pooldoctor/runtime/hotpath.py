@@ -38,6 +38,7 @@ _getframe = sys._getframe
 _get_running_loop = asyncio._get_running_loop
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
+_active: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
 _next_id = GUARD.ledger.next_id
 _on_collected = GUARD.on_collected
 _remove = GUARD.ledger.remove
@@ -65,7 +66,8 @@ def new_hold(g: Any, info: Any, d: dict[str, Any], fairy: Any, frames: Frames) -
     h.pool = info
     h.frames = frames
     h.since = _monotonic()
-    h.thread_id = _get_ident()
+    h.thread_id = ident = _get_ident()
+    h.thread = _active.get(ident)
     h.pid = g.pid
     h.server_id = d.get("_pd_server_id")
     h.reported = h.txn_begun = h.txn_reported = False
@@ -109,7 +111,7 @@ def _load() -> Any:
         return None
     try:
         _speedups.configure(GUARD, Hold, _on_collected, _judged, GUARD.ledger.ids,
-                            _get_running_loop, current_task_name, capture)
+                            _get_running_loop, current_task_name, capture, _active)
     except TypeError:  # Hold or the guard no longer fit what the C code assumes
         GUARD.internal_error("speedups configure")
         return None

@@ -5,4 +5,5 @@ import makes the driver patchable) and ``patch(patcher)``.
 """
 
 DRIVERS: tuple[str, ...] = ("sqlite", "pymysql", "psycopg3", "psycopg2", "mysqldb",
-                            "mysqlconnector")
+                            "mysqlconnector",
+                            "djangodb")  # not a driver: marks the connections Django keeps

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import weakref
 from collections.abc import Callable
 from types import CodeType, FrameType
@@ -30,6 +31,7 @@ CURSORS = "_pd_cursors"  # weak references to its cursors
 POOLED = "_pd_pooled"  # opened by a pool, never a raw hold
 _MISSING = object()
 
+_get_ident = threading.get_ident
 _POOL_WALK = 24  # frames examined above the driver's connect
 _sep = os.sep
 # (path fragment, function names or None for any function in that file or folder)
@@ -139,6 +141,8 @@ def counting_cursors(cursor: Callable[..., Any]) -> Callable[..., Any]:
         cur = cursor(self, *args, **kwargs)
         h: Hold | None = getattr(self, HOLD, None)
         if h is not None:  # a pool's connection: no hold, no count
+            if h.thread_id != _get_ident():
+                h.adopt()  # handed to this thread, which uses it: it owns it now (PD110)
             track_cursor(self, cur, h)
         return cur
 
