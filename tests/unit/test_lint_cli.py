@@ -40,7 +40,7 @@ def test_text_output_and_exit_1(project: Path, capsys: pytest.CaptureFixture[str
     assert code == 1
     assert re.fullmatch(r"app/leak\.py:4:12: PD201 connection `conn` from sqlite3\.connect\(\) "
                         r"is never closed; .*\n", out)
-    assert "1 finding in 1 file (2 checked)" in err
+    assert "1 finding in 1 file (2 files checked)" in err
 
 
 def test_clean_and_empty_exit_0(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

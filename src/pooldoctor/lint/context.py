@@ -10,6 +10,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .index import Externals
 from .issues import Issue
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -46,6 +47,8 @@ class ModuleContext:
         default_factory=list)  # with statements inside functions
     issues: list[Issue] = field(default_factory=list)
     cache: dict[str, object] = field(default_factory=dict)
+    stars: list[str] = field(default_factory=list)  # modules imported with `*` (as written)
+    external: Externals | None = None  # what other modules of the run offer (project.py)
 
     # ------------------------------------------------------------------ names
 
@@ -108,9 +111,10 @@ INTERESTING = frozenset({
 })
 
 
-def build(path: str, tree: ast.Module, lines: list[str]) -> ModuleContext:
+def build(path: str, tree: ast.Module, lines: list[str],
+          external: Externals | None = None) -> ModuleContext:
     """Index ``tree`` in one walk."""
-    ctx = ModuleContext(path, tree, lines)
+    ctx = ModuleContext(path, tree, lines, external=external)
     _Indexer(ctx).run()
     return ctx
 
@@ -138,6 +142,8 @@ class _Indexer:
                     if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         self.extra_names.add(sub.name)
         self.extra_names.update(ctx.module_names)
+        if ctx.external:
+            self.extra_names.update(ctx.external.names())
         self._block(ctx.tree.body, None, None, False)
 
     def _block(self, stmts: list[ast.stmt], func: FuncNode | None, cls: ast.ClassDef | None,
@@ -174,6 +180,9 @@ class _Indexer:
             mod = stmt.module or ""
             for alias in stmt.names:
                 local = alias.asname or alias.name
+                if local == "*":
+                    ctx.stars.append("." * stmt.level + mod)
+                    continue
                 if stmt.level:
                     ctx.relative.add(local)
                     ctx.aliases[local] = "." * stmt.level + (mod + "." if mod else "") + alias.name

@@ -355,7 +355,7 @@ class Interpreter:
                     raises = True
             elif isinstance(n, (ast.Yield, ast.YieldFrom)):
                 raises = raises or self.yield_raises
-                if not self.owns and escapes_in(n.value, var):
+                if not self.owns and self.yield_raises and escapes_in(n.value, var):
                     escaped = True
             elif isinstance(n, ast.Lambda):
                 if any(closes_var(x, var) or self._is_close_ref(x) for x in ast.walk(n)):

@@ -28,8 +28,12 @@ def summary(run: LintRun) -> str:
     n = len(run.issues())
     files = len({p for p, _ in run.issues()})
     errors = len(run.errors())
-    text = (f"pooldoctor: {n} finding{'s' if n != 1 else ''} in {files} "
-            f"file{'s' if files != 1 else ''} ({run.files} checked")
+    checked = f"{run.files} file{'s' if run.files != 1 else ''} checked"
+    if n:
+        text = (f"pooldoctor: {n} finding{'s' if n != 1 else ''} in {files} "
+                f"file{'s' if files != 1 else ''} ({checked}")
+    else:
+        text = f"pooldoctor: no findings ({checked}"
     if errors:
         text += f", {errors} could not be checked"
     return text + ")"

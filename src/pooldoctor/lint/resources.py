@@ -10,20 +10,12 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import replace
 
 from .context import FuncNode, ModuleContext, last_name, walk_shallow
+from .issues import Kind
 
-
-@dataclass(frozen=True)
-class Kind:
-    """A kind of resource and how it is closed."""
-
-    code: str  # PD201 (DB-API), PD202 (cursor), PD203 (SQLAlchemy)
-    label: str  # what opened it, for messages: "sqlite3.connect()"
-    noun: str  # "connection", "session", "cursor"
-    with_closes: bool = True  # does `with x:` close it?
-    driver: str = ""
+__all__ = ["Kind", "classify", "factory_kind"]
 
 
 # DB-API drivers: dotted origin -> does `with conn:` close the connection?
@@ -175,11 +167,22 @@ def factory_kind(ctx: ModuleContext, call: ast.Call, cls: ast.ClassDef | None) -
     table = _factories(ctx)
     f = call.func
     if isinstance(f, ast.Name) and f.id not in ctx.aliases:
-        return table.get(("", f.id))
+        found = table.get(("", f.id))
+        if found is not None or f.id in ctx.module_names:
+            return found if found is not None else _external(ctx, f)
     if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) \
             and f.value.id in ("self", "cls") and cls is not None:
         return table.get((cls.name, f.attr))
-    return None
+    return _external(ctx, f)
+
+
+def _external(ctx: ModuleContext, f: ast.expr) -> Kind | None:
+    """A factory of another module of the run, called through any import form."""
+    ext = ctx.external
+    if not ext or not ext.factories:
+        return None
+    spelled = ctx.dotted(f)
+    return ext.factories.get(spelled) if spelled is not None else None
 
 
 def _factories(ctx: ModuleContext) -> dict[tuple[str, str], Kind]:
@@ -199,7 +202,8 @@ def _factories(ctx: ModuleContext) -> dict[tuple[str, str], Kind]:
     # only functions that open something themselves can return something fresh; a second
     # round takes the functions that call the factories found in the first
     opening = {id(cs.func) for cs in ctx.calls if cs.func is not None and id(cs.func) in
-               candidates and classify(ctx, cs.node, cs.func, cs.cls, factories=False)}
+               candidates and (classify(ctx, cs.node, cs.func, cs.cls, factories=False)
+                                 or _external(ctx, cs.node.func))}
     for _ in range(2):
         for fid in opening:
             key, fn, cls = candidates[fid]
@@ -208,7 +212,7 @@ def _factories(ctx: ModuleContext) -> dict[tuple[str, str], Kind]:
             kind = _returns_fresh(ctx, fn, cls)
             if kind is not None:
                 table[key] = Kind(kind.code, f"{key[1]}()", kind.noun, kind.with_closes,
-                                  kind.driver)
+                                  kind.driver, kind.slot)
         names = {key[1] for key in table}
         opening = {id(cs.func) for cs in ctx.calls if cs.func is not None and id(cs.func) in
                    candidates and _callee(cs.node) in names} - opening
@@ -245,17 +249,31 @@ def _returns_fresh(ctx: ModuleContext, fn: FuncNode, cls: ast.ClassDef | None) -
             value = ret.value if isinstance(ret, ast.Await) else ret  # type: ignore[assignment]
             if value is None or (isinstance(value, ast.Constant) and value.value is None):
                 continue
-            k = None
-            if isinstance(value, ast.Call):
-                k = classify(ctx, value, fn, cls, factories=True)
-            elif isinstance(value, ast.Name):
-                k = assigned.get(value.id)
+            k = _fresh_value(ctx, value, fn, cls, assigned)
+            if k is None and isinstance(value, ast.Tuple):
+                for slot, item in enumerate(value.elts):  # return conn, conn.cursor()
+                    k = _fresh_value(ctx, item, fn, cls, assigned)
+                    if k is not None:
+                        k = replace(k, slot=slot)
+                        break
             if k is None or k.code == "PD202":
                 return None
             kind = k
     if kind is not None and assigned and _kept_elsewhere(fn, set(assigned)):
         return None  # also stored in a pool or on self: not a fresh object for the caller
     return kind
+
+
+def _fresh_value(ctx: ModuleContext, value: ast.expr, fn: FuncNode, cls: ast.ClassDef | None,
+                 assigned: dict[str, Kind]) -> Kind | None:
+    if isinstance(value, ast.Await):
+        value = value.value
+    if isinstance(value, ast.Call):
+        k = classify(ctx, value, fn, cls, factories=True)
+        return None if k is not None and k.slot >= 0 else k
+    if isinstance(value, ast.Name):
+        return assigned.get(value.id)
+    return None
 
 
 def _kept_elsewhere(fn: FuncNode, names: set[str]) -> bool:

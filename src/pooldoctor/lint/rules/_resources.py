@@ -61,6 +61,9 @@ def _closer_functions(ctx: ModuleContext) -> dict[str, frozenset[int]]:
                     closed.add(params[node.func.value.id])
             if closed:
                 table[stmt.name] = frozenset(closed)
+        if ctx.external and ctx.external.closers:
+            for spelled, positions in ctx.external.closers.items():
+                table.setdefault(spelled.rsplit(".", 1)[-1], positions)
         cached = table
         ctx.cache["closer_functions"] = cached
     return cached  # type: ignore[return-value]
@@ -115,6 +118,28 @@ def _one(ctx: ModuleContext, cs: CallSite, kind: Kind, issues: list[Issue],
     if isinstance(parent, ast.Await):
         parent = parent_of(stmt, parent)
     fname = func.name if func is not None else None
+    if kind.slot >= 0:  # a factory returning a tuple: follow the item that is the resource
+        if func is None or not (isinstance(parent, ast.Assign) and parent is stmt
+                                and len(parent.targets) == 1):
+            return
+        target = parent.targets[0]
+        if not isinstance(target, (ast.Tuple, ast.List)) or len(target.elts) <= kind.slot \
+                or not isinstance(target.elts[kind.slot], ast.Name):
+            return
+        var = target.elts[kind.slot].id  # type: ignore[attr-defined]
+        verdict = _interpret(ctx, func, var, stmt, kind, call)
+        message = verdict and _message(kind, var, verdict, stmt.lineno, fname)
+        if message:
+            issues.append(Issue(kind.code, call.lineno, ctx.column(call), message, fname))
+        return
+    if isinstance(parent, ast.Yield) and func is not None and _is_fixture(func) \
+            and kind.code != "PD202":
+        issues.append(Issue(kind.code, call.lineno, ctx.column(call),
+                            f"{kind.noun} from {kind.label} is yielded by fixture {fname}() "
+                            f"and never closed after the yield; name it and close it after "
+                            f"the yield (pytest runs that part even when the test fails)",
+                            fname))
+        return
 
     def add(node: ast.AST, message: str) -> None:
         issues.append(Issue(kind.code, getattr(node, "lineno", 1), ctx.column(node), message,
