@@ -142,6 +142,8 @@ class _Indexer:
                     if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         self.extra_names.add(sub.name)
         self.extra_names.update(ctx.module_names)
+        if any("sessionmaker" in line for line in ctx.lines):
+            self.extra_names.update(_sessionmaker_attrs(ctx.tree))
         if ctx.external:
             self.extra_names.update(ctx.external.names())
         self._block(ctx.tree.body, None, None, False)
@@ -262,6 +264,18 @@ class _Indexer:
                 if type(v) is ast.Name:
                     ctx.attr_refs.add((v.id, node.attr))  # type: ignore[attr-defined]
             stack.extend(ast.iter_child_nodes(node))
+
+
+def _sessionmaker_attrs(tree: ast.Module) -> set[str]:
+    """``X`` of ``self.X = sessionmaker(...)`` in classes: its calls make sessions."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
+                and last_name(node.value) in ("sessionmaker", "async_sessionmaker"):
+            for t in node.targets:
+                if isinstance(t, ast.Attribute):
+                    found.add(t.attr)
+    return found
 
 
 def walk_shallow(stmts: list[ast.stmt]) -> Iterator[ast.AST]:

@@ -22,6 +22,7 @@ class Summary:
     pending: dict[str, list[tuple[tuple[str, ...], int]]] = field(default_factory=dict)
     closers: dict[str, frozenset[int]] = field(default_factory=dict)  # name -> closed params
     generators: set[str] = field(default_factory=set)  # generators with clean-up after yield
+    engines: set[str] = field(default_factory=set)  # return a new engine on every call
     functions: set[str] = field(default_factory=set)  # every top-level def
     aliases: dict[str, str] = field(default_factory=dict)  # imported name -> absolute origin
     stars: list[str] = field(default_factory=list)  # modules imported with `*`
@@ -35,15 +36,16 @@ class Externals:
     factories: dict[str, Kind] = field(default_factory=dict)
     closers: dict[str, frozenset[int]] = field(default_factory=dict)  # by the called name
     generators: set[str] = field(default_factory=set)
+    engines: set[str] = field(default_factory=set)
     plain: set[str] = field(default_factory=set)  # project functions that are not generators
 
     def __bool__(self) -> bool:
         """Does it change what the rules see (beyond PD211's plain functions)?"""
-        return bool(self.factories or self.closers or self.generators)
+        return bool(self.factories or self.closers or self.generators or self.engines)
 
     def names(self) -> set[str]:
         """The last part of every spelling: what the indexer must keep calls of."""
         out = set()
-        for key in (*self.factories, *self.closers, *self.generators):
+        for key in (*self.factories, *self.closers, *self.generators, *self.engines):
             out.add(key.rsplit(".", 1)[-1])
         return out

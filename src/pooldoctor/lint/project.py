@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from .context import FuncNode, ModuleContext, walk_shallow
 from .index import Externals, Summary
 from .issues import Kind
-from .resources import _factories, local_bindings
-from .rules._util import is_cached
+from .resources import _factories, is_engine_factory, local_bindings, uses_sqlalchemy
+from .rules._util import is_cached, is_entry_point
 
 _MAX_HOPS = 6
 _NOT_FACTORY = frozenset({"contextmanager", "asynccontextmanager", "fixture", "property",
@@ -85,6 +85,8 @@ def summarize(ctx: ModuleContext) -> Summary:
     for stmt in ctx.tree.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             summary.functions.add(stmt.name)
+            if _returns_new_engine(ctx, stmt):
+                summary.engines.add(stmt.name)
             if stmt.name not in summary.factories:
                 refs = _return_refs(ctx, stmt, summary)
                 if refs:
@@ -150,6 +152,27 @@ def spelled_origins(spelled: str | None, summary: Summary) -> tuple[str, ...]:
     if not rest and head not in summary.functions:
         return tuple(f"{star}.{head}" for star in summary.stars)
     return ()
+
+
+def _returns_new_engine(ctx: ModuleContext, fn: FuncNode) -> bool:
+    """``def get_engine(url): return create_engine(url)``, not cached and not memoised."""
+    if not uses_sqlalchemy(ctx) or is_cached(fn) or is_entry_point(fn):
+        return False
+    found = False
+    for node in walk_shallow(fn.body):
+        if isinstance(node, ast.Assign) and any(not isinstance(t, ast.Name)
+                                                for t in node.targets):
+            return False  # kept in a dict, on self, on a module: a memo
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            return False
+        if isinstance(node, ast.Return) and node.value is not None:
+            value = node.value
+            if isinstance(value, ast.Name):
+                value = local_bindings(ctx, fn).get(value.id)  # type: ignore[assignment]
+            if not (isinstance(value, ast.Call) and is_engine_factory(ctx, value.func)):
+                return False
+            found = True
+    return found
 
 
 def _deco_name(node: ast.expr) -> str:
@@ -272,9 +295,11 @@ class Project:
         closed = s.closers.get(name)
         if closed:
             ext.closers[spelled] = closed
+        if name in s.engines:
+            ext.engines.add(spelled)
         if name in s.generators:
             ext.generators.add(spelled)
-        elif kind is not None or closed:
+        elif kind is not None or closed or name in s.engines:
             pass
         else:
             ext.plain.add(spelled)

@@ -116,9 +116,38 @@ def is_engine_expr(ctx: ModuleContext, node: ast.expr, func: FuncNode | None) ->
     return False
 
 
+def _sessionmaker_attrs(ctx: ModuleContext) -> frozenset[str]:
+    """Attributes that hold a sessionmaker: ``self._factory = sessionmaker(...)``, or a class
+    attribute ``Session = sessionmaker(...)``."""
+    cached = ctx.cache.get("sessionmaker_attrs")
+    if cached is None:
+        found: set[str] = set()
+        for cs in ctx.calls:
+            if cs.cls is None or not _is_sessionmaker_call(ctx, cs.node):
+                continue
+            stmt = cs.stmt
+            if isinstance(stmt, ast.Assign) and stmt.value is cs.node:
+                targets = stmt.targets
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is cs.node:
+                targets = [stmt.target]
+            else:
+                continue
+            for t in targets:
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) \
+                        and t.value.id in ("self", "cls"):
+                    found.add(t.attr)
+                elif isinstance(t, ast.Name) and cs.func is None:
+                    found.add(t.id)
+        cached = ctx.cache["sessionmaker_attrs"] = frozenset(found)
+    return cached  # type: ignore[return-value]
+
+
 def _is_session_factory(ctx: ModuleContext, func_expr: ast.expr, func: FuncNode | None) -> bool:
     if isinstance(func_expr, ast.Call):  # sessionmaker(...)()
         return _is_sessionmaker_call(ctx, func_expr)
+    if isinstance(func_expr, ast.Attribute) and isinstance(func_expr.value, ast.Name) \
+            and func_expr.value.id in ("self", "cls") and uses_sqlalchemy(ctx):
+        return func_expr.attr in _sessionmaker_attrs(ctx)
     if isinstance(func_expr, ast.Name):
         name = func_expr.id
         value = _bound_value(ctx, name, func)

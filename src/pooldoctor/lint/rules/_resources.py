@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import ast
 
-from ..context import CallSite, FuncNode, ModuleContext, walk_shallow
+from ..context import CallSite, FuncNode, ModuleContext, last_name, walk_shallow
 from ..flow import CLOSERS, Interpreter, Verdict
 from ..issues import Issue
-from ..resources import Kind, classify
+from ..resources import DRIVERS, Kind, classify
 
 HINT = {
     "PD201": "use `with contextlib.closing(...)` or close() in a finally",
@@ -105,7 +105,7 @@ def _one(ctx: ModuleContext, cs: CallSite, kind: Kind, issues: list[Issue],
     call, stmt, func = cs.node, cs.stmt, cs.func
     if kind.code == "PD202":
         receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
-        if func is None or receiver is None:
+        if func is None or receiver is None or _sqlite_only(ctx):
             return
         if isinstance(receiver, ast.Name) and receiver.id in _assigned_names(func,
                                                                               assigned_cache):
@@ -128,7 +128,8 @@ def _one(ctx: ModuleContext, cs: CallSite, kind: Kind, issues: list[Issue],
             return
         var = target.elts[kind.slot].id  # type: ignore[attr-defined]
         verdict = _interpret(ctx, func, var, stmt, kind, call)
-        message = verdict and _message(kind, var, verdict, stmt.lineno, fname)
+        message = verdict and _message(kind, var, verdict, stmt.lineno, fname,
+                                       _in_test(func, cs.cls))
         if message:
             issues.append(Issue(kind.code, call.lineno, ctx.column(call), message, fname))
         return
@@ -169,7 +170,8 @@ def _one(ctx: ModuleContext, cs: CallSite, kind: Kind, issues: list[Issue],
                 return
             for attr, line in verdict.self_attrs:
                 _check_self_attr(ctx, cs, kind, attr, line, call, issues)
-            message = _message(kind, target.id, verdict, stmt.lineno, fname)
+            message = _message(kind, target.id, verdict, stmt.lineno, fname,
+                               _in_test(func, cs.cls))
             if message:
                 add(call, message)
             return
@@ -187,6 +189,25 @@ def _one(ctx: ModuleContext, cs: CallSite, kind: Kind, issues: list[Issue],
         return
     if isinstance(parent, ast.Expr) and func is not None:
         add(call, f"{kind.noun} from {kind.label} is opened and dropped without being closed")
+
+
+def _in_test(func: FuncNode, cls: ast.ClassDef | None) -> bool:
+    """A test function or a method of a test class."""
+    return func.name.startswith("test") or (cls is not None and cls.name.startswith("Test"))
+
+
+_DRIVER_ROOTS = frozenset(d.split(".")[0] for d in DRIVERS) | {"sqlalchemy", "sqlmodel"}
+
+
+def _sqlite_only(ctx: ModuleContext) -> bool:
+    """A module whose only database is sqlite3: its cursors hold no server resource nor pool
+    slot, and CPython frees them with their last reference (PD202 not reported)."""
+    flag = ctx.cache.get("sqlite_only")
+    if flag is None:
+        roots = {o.lstrip(".").split(".")[0] for o in ctx.aliases.values()}
+        flag = "sqlite3" in roots and not (roots & (_DRIVER_ROOTS - {"sqlite3"}))
+        ctx.cache["sqlite_only"] = flag
+    return bool(flag)
 
 
 _RAISES = frozenset({"raises", "assertRaises", "assertRaisesRegex", "assertRaisesRegexp"})
@@ -207,12 +228,13 @@ def _interpret(ctx: ModuleContext, func: FuncNode, var: str, stmt: ast.stmt, kin
                call: ast.Call) -> Verdict | None:
     interp = Interpreter(func, var, stmt, kind.with_closes, _closer_functions(ctx),
                          yield_raises=not _is_fixture(func), site_call=call,
-                         cursor_mode=kind.code == "PD202")
+                         cursor_mode=kind.code == "PD202", session_mode=kind.noun == "session")
     verdict = interp.run()
     return None if verdict.aborted else verdict
 
 
-def _message(kind: Kind, var: str, v: Verdict, site_line: int, fname: str | None) -> str | None:
+def _message(kind: Kind, var: str, v: Verdict, site_line: int, fname: str | None,
+             in_test: bool = False) -> str | None:
     what = f"{kind.noun} `{var}` from {kind.label}"
     hint = HINT[kind.code]
     if v.overwrites:
@@ -234,6 +256,10 @@ def _message(kind: Kind, var: str, v: Verdict, site_line: int, fname: str | None
                f"{hint}"
     if kind.code == "PD202":
         return None  # a cursor dropped on an error path is freed with the traceback
+    if v.releases and not v.closes:
+        return None  # a Session that ends in commit()/rollback() holds no connection after it
+    if in_test and not any(is_raise for _, is_raise in v.leaks_raise):
+        return None  # skipped only when a test step fails: the failure is the report
     explicit = [line for line, is_raise in v.leaks_raise if is_raise]
     if explicit:
         return f"{what} is not closed when the raise at line {explicit[0]} leaves the " \
@@ -274,7 +300,23 @@ def _check_self_attr(ctx: ModuleContext, cs: CallSite, kind: Kind, attr: str, li
                         cs.func.name if cs.func else None))
 
 
+def _views_of(cls: ast.ClassDef, attr: str) -> set[str]:
+    """``attr`` and the properties that return it: ``@property def connection(self): return
+    self._connection`` makes ``self.connection.close()`` close ``self._connection``."""
+    names = {attr}
+    for item in cls.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+                last_name(d) in ("property", "cached_property") for d in item.decorator_list):
+            for node in walk_shallow(item.body):
+                if isinstance(node, ast.Return) and isinstance(node.value, ast.Attribute) \
+                        and node.value.attr == attr and isinstance(node.value.value, ast.Name) \
+                        and node.value.value.id == "self":
+                    names.add(item.name)
+    return names
+
+
 def _class_closes(cls: ast.ClassDef, attr: str, kind: Kind) -> bool:
+    views = _views_of(cls, attr)
     for item in cls.body:
         if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
@@ -287,7 +329,7 @@ def _class_closes(cls: ast.ClassDef, attr: str, kind: Kind) -> bool:
                         and node.value.id == "self":
                     return True
                 if node.attr in CLOSERS and isinstance(node.value, ast.Attribute) \
-                        and node.value.attr == attr:
+                        and node.value.attr in views:
                     return True  # self.conn.close() / self.conn.close as a callback
             elif isinstance(node, ast.withitem):
                 e = node.context_expr

@@ -25,11 +25,23 @@ _CONNECT_CALLS = frozenset(DRIVERS) | ENGINE_FACTORIES | {
 }
 
 
+# words that stand for a password in documentation, examples and test expectations
+_PLACEHOLDER_WORDS = frozenset({
+    "password", "passwd", "pwd", "placeholder", "redacted", "masked", "hidden",
+    "your_password", "yourpassword", "your-password", "mypassword", "my_password",
+    "dbpassword", "db_password", "db-password",
+})
+_MASK_CHARS = frozenset("*x.?#•")
+
+
 def placeholder(pw: str) -> bool:
-    """Not a real password: empty, a template field, an environment reference, a mask."""
+    """Not a real password: empty, a template field, an environment reference, a mask
+    (``***``, ``???``, ``xxxx``), or a word that names the password instead of being one."""
     if not pw or "\0" in pw:
         return True
-    return bool(pw.startswith(("$", "%", "{", "<", "[")) or set(pw) <= {"*", "x", "X", "."})
+    if pw.startswith(("$", "%", "{", "<", "[")) or set(pw.lower()) <= _MASK_CHARS:
+        return True
+    return pw.lower() in _PLACEHOLDER_WORDS
 
 
 def check(ctx: ModuleContext) -> None:
