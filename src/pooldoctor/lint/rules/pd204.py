@@ -21,6 +21,8 @@ CODE = "PD204"
 
 # A Session never disposes the engine it is given: `Session(engine)` is no owner of it.
 _NOT_OWNERS = frozenset({"Session", "AsyncSession"})
+# a session factory bound to it keeps it as long as the factory lives (returned, stored)
+_FACTORY_OWNERS = frozenset({"sessionmaker", "async_sessionmaker", "scoped_session"})
 
 
 def _owned_in(node: ast.expr, name: str) -> bool:
@@ -29,6 +31,9 @@ def _owned_in(node: ast.expr, name: str) -> bool:
         node = node.value
     if isinstance(node, ast.Call) and last_name(node) in _NOT_OWNERS:
         return False
+    if isinstance(node, ast.Call) and last_name(node) in _FACTORY_OWNERS:
+        return any(escapes_in(a, name) for a in node.args) or any(
+            escapes_in(k.value, name) for k in node.keywords)
     return escapes_in(node, name)
 
 
