@@ -105,7 +105,9 @@ def is_engine_expr(ctx: ModuleContext, node: ast.expr, func: FuncNode | None) ->
         value = _bound_value(ctx, node.id, func)
         if isinstance(value, ast.Call) and is_engine_factory(ctx, value.func):
             return True
-        return bool(_ENGINE_NAME.search(node.id)) and node.id not in ctx.aliases
+        origin = ctx.aliases.get(node.id)  # `from .db import engine`, not sqlalchemy.engine
+        return bool(_ENGINE_NAME.search(node.id)) and (
+            origin is None or not origin.startswith(("sqlalchemy", "sqlmodel")))
     if isinstance(node, ast.Attribute):
         return bool(_ENGINE_NAME.search(node.attr))
     if isinstance(node, ast.Call):
@@ -142,6 +144,14 @@ def _sessionmaker_attrs(ctx: ModuleContext) -> frozenset[str]:
     return cached  # type: ignore[return-value]
 
 
+def _imported_object(ctx: ModuleContext, node: ast.expr) -> bool:
+    """``engine`` of ``from .db import engine`` (an object), not ``import engine`` (a module)."""
+    if not isinstance(node, ast.Name):
+        return False
+    origin = ctx.aliases.get(node.id, "")
+    return "." in origin.lstrip(".") or (origin.startswith(".") and node.id in ctx.relative)
+
+
 def _is_session_factory(ctx: ModuleContext, func_expr: ast.expr, func: FuncNode | None) -> bool:
     if isinstance(func_expr, ast.Call):  # sessionmaker(...)()
         return _is_sessionmaker_call(ctx, func_expr)
@@ -173,8 +183,8 @@ def classify(ctx: ModuleContext, call: ast.Call, func: FuncNode | None,
         if q in SESSION_CLASSES:
             return Kind("PD203", f"{q.rsplit('.', 1)[-1]}()", "session")
     if isinstance(f, ast.Attribute):
-        if f.attr == "connect" and not call.args and q is None \
-                and is_engine_expr(ctx, f.value, func):
+        if f.attr == "connect" and not call.args and (q is None or _imported_object(
+                ctx, f.value)) and is_engine_expr(ctx, f.value, func):
             return Kind("PD203", f"{ctx.dotted(f) or 'engine.connect'}()", "connection")
         if f.attr == "raw_connection" and q is None:
             return Kind("PD203", f"{ctx.dotted(f) or 'engine.raw_connection'}()", "connection")
