@@ -1,10 +1,10 @@
 """The figures behind every exporter: one observer of the guard, per-pool timings and reasons.
 
-:class:`PoolInfo` (runtime/sqlalchemy.py) already counts checkouts, timeouts, waits, connects and
-garbage-collected checkouts. The recorder adds what needs a clock or a reason: checkout wait
-time, use (hold) time, connection create time, checkins, and connections closed by reason. It
-keeps monotonic totals; :func:`pooldoctor.metrics.stats.pop_stats` resets a *view* of them, so
-Prometheus counters never go backwards.
+:class:`PoolInfo` (runtime/sqlalchemy/info.py) already counts checkouts, timeouts, waits,
+connects and garbage-collected checkouts. The recorder adds what needs a clock or a reason:
+checkout wait time, use (hold) time, connection create time, checkins, and connections closed
+by reason. It keeps monotonic totals; :func:`pooldoctor.metrics.stats.pop_stats` resets a
+*view* of them, so Prometheus counters never go backwards.
 """
 
 from __future__ import annotations
