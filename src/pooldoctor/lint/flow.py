@@ -13,7 +13,7 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .context import FuncNode, last_name, walk_shallow
+from .context import FuncNode, children, last_name, walk_shallow
 
 OPEN, CLOSED, ESCAPED, UNBOUND = 1, 2, 4, 8
 
@@ -379,7 +379,7 @@ class Interpreter:
                 continue
             elif isinstance(n, ast.NamedExpr) and _is_name(n.target, var):
                 rebind = True
-            stack.extend(ast.iter_child_nodes(n))
+            stack.extend(children(n))
         if reused and s & CLOSED and not s & OPEN:
             s = (s & ~CLOSED) | OPEN
         if raises:

@@ -104,11 +104,21 @@ def _return_refs(ctx: ModuleContext, fn: FuncNode, summary: Summary
     """For a function whose every return calls a function of another module: those origins."""
     if is_cached(fn) or any(_deco_name(d) in _NOT_FACTORY for d in fn.decorator_list):
         return None
+    if id(fn) in ctx.yielding:
+        return None
     refs: list[tuple[tuple[str, ...], int]] = []
-    for node in walk_shallow(fn.body):
-        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+    returns = ctx.returns.get(id(fn), [])
+    params = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)}
+    for node in returns:  # the cheap refusals first: no body walk for most functions
+        v = node.value
+        if (isinstance(v, ast.Name) and v.id in params) or isinstance(
+                v, (ast.Attribute, ast.Subscript, ast.BinOp, ast.Compare, ast.BoolOp,
+                    ast.JoinedStr, ast.List, ast.Dict, ast.ListComp, ast.DictComp)):
             return None
-        if not isinstance(node, ast.Return) or node.value is None:
+        if isinstance(v, ast.Constant) and v.value is not None:
+            return None
+    for node in sorted(returns, key=lambda r: isinstance(r.value, ast.Name)):
+        if node.value is None:
             continue
         value = node.value.value if isinstance(node.value, ast.Await) else node.value
         if isinstance(value, ast.Constant) and value.value is None:
@@ -157,6 +167,9 @@ def spelled_origins(spelled: str | None, summary: Summary) -> tuple[str, ...]:
 def _returns_new_engine(ctx: ModuleContext, fn: FuncNode) -> bool:
     """``def get_engine(url): return create_engine(url)``, not cached and not memoised."""
     if not uses_sqlalchemy(ctx) or is_cached(fn) or is_entry_point(fn):
+        return False
+    if not any((isinstance(r.value, ast.Call) and is_engine_factory(ctx, r.value.func))
+               or isinstance(r.value, ast.Name) for r in ctx.returns.get(id(fn), ())):
         return False
     found = False
     for node in walk_shallow(fn.body):

@@ -49,18 +49,17 @@ def _closer_functions(ctx: ModuleContext) -> dict[str, frozenset[int]]:
     cached = ctx.cache.get("closer_functions")
     if cached is None:
         table: dict[str, frozenset[int]] = {}
-        for stmt in ctx.tree.body:
-            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        top = {id(stmt) for stmt in ctx.tree.body
+               if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        closed: dict[int, tuple[FuncNode, set[int]]] = {}
+        for fn, name in ctx.closes:  # `name.close()` seen by the indexer, in function fn
+            if id(fn) not in top:
                 continue
-            params = {a.arg: i for i, a in enumerate(stmt.args.args)}
-            closed = set()
-            for node in walk_shallow(stmt.body):
-                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                        and node.func.attr in CLOSERS and isinstance(node.func.value, ast.Name) \
-                        and node.func.value.id in params:
-                    closed.add(params[node.func.value.id])
-            if closed:
-                table[stmt.name] = frozenset(closed)
+            params = [a.arg for a in fn.args.args]
+            if name in params:
+                closed.setdefault(id(fn), (fn, set()))[1].add(params.index(name))
+        for fn, positions in closed.values():
+            table[fn.name] = frozenset(positions)
         if ctx.external and ctx.external.closers:
             for spelled, positions in ctx.external.closers.items():
                 table.setdefault(spelled.rsplit(".", 1)[-1], positions)

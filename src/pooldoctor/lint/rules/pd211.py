@@ -21,9 +21,14 @@ _DEPENDENCY_NAME = re.compile(r"^a?get_(\w+_)?(db|session|conn|connection|databa
 
 def _generators(ctx: ModuleContext) -> dict[str, FuncNode]:
     """Module generator functions that clean up after their yield or yield a resource."""
+    cached = ctx.cache.get("generators")
+    if cached is not None:
+        return cached  # type: ignore[return-value]
     found: dict[str, FuncNode] = {}
+    ctx.cache["generators"] = found
     for stmt in ctx.tree.body:
-        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                or id(stmt) not in ctx.yielding:
             continue
         has_yield = cleanup = False
         for node in walk_shallow(stmt.body):
