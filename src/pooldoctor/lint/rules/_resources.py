@@ -58,8 +58,8 @@ def _closer_functions(ctx: ModuleContext) -> dict[str, frozenset[int]]:
             params = [a.arg for a in fn.args.args]
             if name in params:
                 closed.setdefault(id(fn), (fn, set()))[1].add(params.index(name))
-        for fn, positions in closed.values():
-            table[fn.name] = frozenset(positions)
+        for fn, found in closed.values():
+            table[fn.name] = frozenset(found)
         if ctx.external and ctx.external.closers:
             for spelled, positions in ctx.external.closers.items():
                 table.setdefault(spelled.rsplit(".", 1)[-1], positions)
