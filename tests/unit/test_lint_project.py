@@ -427,3 +427,69 @@ def test_a_close_skipped_only_by_a_failing_test_step_is_not_reported() -> None:
         conn.close()
     """
     assert lint(src, "PD201") == [(8, "PD201"), (11, "PD201")]
+
+
+def test_in_memory_sqlite3_is_reported_only_when_never_closed() -> None:
+    src = """
+    import sqlite3
+    def happy_path_only():
+        conn = sqlite3.connect(":memory:")
+        conn.execute("select 1")
+        conn.close()
+    def never_closed():
+        conn = sqlite3.connect(":memory:")
+        conn.execute("select 1")
+    def on_file(p):
+        conn = sqlite3.connect("app.db")
+        conn.execute("select 1")
+        conn.close()
+    """
+    assert lint(src, "PD201") == [(8, "PD201"), (11, "PD201")]
+
+
+def test_fixture_teardown_and_test_helpers_are_test_code(tmp_path: Path) -> None:
+    src = """
+    import pytest, sqlite3
+    @pytest.fixture
+    def conn(tmp_path):
+        c = sqlite3.connect(tmp_path / "x.db")
+        yield c
+        c.execute("drop table t")
+        c.close()
+    def make_db(path):
+        c = sqlite3.connect(path)
+        c.execute("create table t (x)")
+        c.close()
+    """
+    write(tmp_path, {"conftest.py": src, "helpers.py": src})
+    assert found(tmp_path) == {("helpers.py", 10, "PD201")}
+
+
+def test_a_connection_handed_to_a_thread_is_handed_over() -> None:
+    src = """
+    import threading, pymysql
+    def run(query, work):
+        conn = pymysql.connect(host="db")
+        t = threading.Thread(target=work, args=(query, conn))
+        t.start()
+        t.join()
+        raise RuntimeError("x")
+    """
+    assert lint(src, "PD201") == []
+
+
+def test_urls_in_test_code_are_test_data_unless_they_connect(tmp_path: Path) -> None:
+    src = """
+    import psycopg2
+    from sqlalchemy import create_engine
+    def test_parse():
+        assert parse("postgres://bar:foo@baz.com:2543/db").password == "foo"
+    def test_connects():
+        engine = create_engine("postgresql://app:hunter2@db/app")
+        conn = psycopg2.connect(host="db", password="hunter2")
+        conn.close()
+        engine.dispose()
+    """
+    write(tmp_path, {"test_urls.py": src, "urls.py": src})
+    assert {(p, n) for p, n, c in found(tmp_path) if c == "PD209"} == {
+        ("test_urls.py", 7), ("test_urls.py", 8), ("urls.py", 5), ("urls.py", 7), ("urls.py", 8)}

@@ -165,7 +165,7 @@ def test_pytest_fixture_teardown_after_yield_is_closed() -> None:
         yield c
         c.close()
     def plain():
-        c = sqlite3.connect(":memory:")
+        c = sqlite3.connect("app.db")
         yield c
         c.close()
     """

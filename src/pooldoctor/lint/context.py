@@ -315,6 +315,12 @@ def _sessionmaker_attrs(tree: ast.Module) -> set[str]:
     return found
 
 
+def is_test_module(path: str) -> bool:
+    """``test_*.py``, ``*_test.py`` or ``conftest.py`` (pytest's and unittest's names)."""
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return base.startswith("test_") or base.endswith("_test.py") or base == "conftest.py"
+
+
 def walk_shallow(stmts: list[ast.stmt]) -> Iterator[ast.AST]:
     """Every node under ``stmts`` without entering nested functions, classes or lambdas."""
     stack: list[ast.AST] = list(reversed(stmts))

@@ -345,7 +345,7 @@ class Interpreter:
                 elif name in HANDOVER or name[:1].isupper():
                     if any(_is_name(a, var) or self._is_close_ref(a) or escapes_in(a, var)
                            for a in n.args) or any(
-                            _is_name(k.value, var) or self._is_close_ref(k.value)
+                            escapes_in(k.value, var) or self._is_close_ref(k.value)
                             for k in n.keywords):
                         escaped = True
                     elif not self._safe_call(n):

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import ast
 
-from ..context import CallSite, FuncNode, ModuleContext, last_name, walk_shallow
+from ..context import (
+    CallSite,
+    FuncNode,
+    ModuleContext,
+    is_test_module,
+    last_name,
+    walk_shallow,
+)
 from ..flow import CLOSERS, Interpreter, Verdict
 from ..issues import Issue
 from ..resources import DRIVERS, Kind, classify
@@ -128,7 +135,7 @@ def _one(ctx: ModuleContext, cs: CallSite, kind: Kind, issues: list[Issue],
         var = target.elts[kind.slot].id  # type: ignore[attr-defined]
         verdict = _interpret(ctx, func, var, stmt, kind, call)
         message = verdict and _message(kind, var, verdict, stmt.lineno, fname,
-                                       _in_test(func, cs.cls))
+                                       _lenient(ctx, func, cs.cls, kind, call))
         if message:
             issues.append(Issue(kind.code, call.lineno, ctx.column(call), message, fname))
         return
@@ -170,7 +177,7 @@ def _one(ctx: ModuleContext, cs: CallSite, kind: Kind, issues: list[Issue],
             for attr, line in verdict.self_attrs:
                 _check_self_attr(ctx, cs, kind, attr, line, call, issues)
             message = _message(kind, target.id, verdict, stmt.lineno, fname,
-                               _in_test(func, cs.cls))
+                               _lenient(ctx, func, cs.cls, kind, call))
             if message:
                 add(call, message)
             return
@@ -190,9 +197,11 @@ def _one(ctx: ModuleContext, cs: CallSite, kind: Kind, issues: list[Issue],
         add(call, f"{kind.noun} from {kind.label} is opened and dropped without being closed")
 
 
-def _in_test(func: FuncNode, cls: ast.ClassDef | None) -> bool:
-    """A test function or a method of a test class."""
-    return func.name.startswith("test") or (cls is not None and cls.name.startswith("Test"))
+def _in_test(ctx: ModuleContext, func: FuncNode, cls: ast.ClassDef | None) -> bool:
+    """Test code: a test function, a method of a test class, a fixture, or any function of a
+    test module (``test_*.py``, ``*_test.py``, ``conftest.py``, under ``tests/``)."""
+    return func.name.startswith("test") or (cls is not None and cls.name.startswith("Test")) \
+        or _is_fixture(func) or is_test_module(ctx.path)
 
 
 _DRIVER_ROOTS = frozenset(d.split(".")[0] for d in DRIVERS) | {"sqlalchemy", "sqlmodel"}
@@ -207,6 +216,20 @@ def _sqlite_only(ctx: ModuleContext) -> bool:
         flag = "sqlite3" in roots and not (roots & (_DRIVER_ROOTS - {"sqlite3"}))
         ctx.cache["sqlite_only"] = flag
     return bool(flag)
+
+
+def _lenient(ctx: ModuleContext, func: FuncNode, cls: ast.ClassDef | None, kind: Kind,
+             call: ast.Call) -> bool:
+    """Is a close skipped only by an exception not worth a finding here? In test code the
+    failing step is the report; an in-memory sqlite3 database holds no file, lock or server."""
+    return _in_test(ctx, func, cls) or (kind.driver == "sqlite3" and _in_memory(call))
+
+
+def _in_memory(call: ast.Call) -> bool:
+    """``sqlite3.connect(":memory:")``."""
+    arg = call.args[0] if call.args else next(
+        (k.value for k in call.keywords if k.arg == "database"), None)
+    return isinstance(arg, ast.Constant) and arg.value in (":memory:", "")
 
 
 _RAISES = frozenset({"raises", "assertRaises", "assertRaisesRegex", "assertRaisesRegexp"})
@@ -233,7 +256,7 @@ def _interpret(ctx: ModuleContext, func: FuncNode, var: str, stmt: ast.stmt, kin
 
 
 def _message(kind: Kind, var: str, v: Verdict, site_line: int, fname: str | None,
-             in_test: bool = False) -> str | None:
+             lenient: bool = False) -> str | None:
     what = f"{kind.noun} `{var}` from {kind.label}"
     hint = HINT[kind.code]
     if v.overwrites:
@@ -257,8 +280,8 @@ def _message(kind: Kind, var: str, v: Verdict, site_line: int, fname: str | None
         return None  # a cursor dropped on an error path is freed with the traceback
     if v.releases and not v.closes:
         return None  # a Session that ends in commit()/rollback() holds no connection after it
-    if in_test and not any(is_raise for _, is_raise in v.leaks_raise):
-        return None  # skipped only when a test step fails: the failure is the report
+    if lenient and not any(is_raise for _, is_raise in v.leaks_raise):
+        return None  # skipped only when a test step fails / an in-memory sqlite3 database
     explicit = [line for line, is_raise in v.leaks_raise if is_raise]
     if explicit:
         return f"{what} is not closed when the raise at line {explicit[0]} leaves the " \

@@ -6,7 +6,7 @@ import ast
 import re
 
 from ...urls import mask_text
-from ..context import ModuleContext
+from ..context import ModuleContext, is_test_module
 from ..resources import DRIVERS, ENGINE_FACTORIES
 from ._util import string_value
 
@@ -45,7 +45,12 @@ def placeholder(pw: str) -> bool:
 
 
 def check(ctx: ModuleContext) -> None:
+    # in test code a URL is test data (parsing, masking, expectations) unless it is given to a
+    # connect()/create_engine() call
+    connected = _connect_arguments(ctx) if is_test_module(ctx.path) else None
     for node in ctx.strings:
+        if connected is not None and id(node) not in connected:
+            continue
         text = string_value(node)
         if text is None:
             continue
@@ -68,6 +73,16 @@ def check(ctx: ModuleContext) -> None:
                            cs.func.name if cs.func else None)
             elif k.arg == "connect_args" and isinstance(k.value, ast.Dict):
                 _check_dict(ctx, k.value)
+
+
+def _connect_arguments(ctx: ModuleContext) -> set[int]:
+    """id() of the strings given directly to a connect()/create_engine() call."""
+    out: set[int] = set()
+    for cs in ctx.calls:
+        if ctx.qualname(cs.node.func) in _CONNECT_CALLS:
+            out.update(id(a) for a in cs.node.args)
+            out.update(id(k.value) for k in cs.node.keywords)
+    return out
 
 
 def _check_dict(ctx: ModuleContext, d: ast.Dict) -> None:
