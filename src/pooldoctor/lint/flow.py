@@ -28,7 +28,9 @@ HANDOVER = frozenset({
 # methods of the resource itself that a reviewer does not expect to fail
 SAFE_METHODS = frozenset({"cursor", "set_session", "set_isolation_level", "set_client_encoding",
                           "autocommit", "set_character_set", "row_factory", "begin",
-                          "execution_options", "select_db", "rollback"})
+                          "execution_options", "select_db", "rollback", "thread_id",
+                          "get_server_info", "get_host_info", "server_version", "fileno",
+                          "character_set_name", "get_dsn_parameters"})
 SAFE_CALLEES = frozenset({"print", "isinstance", "len", "str", "repr", "id", "bool", "getattr",
                           "hasattr", "type", "locals", "globals"})
 # context managers and closers a reviewer does not expect to fail
