@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 from .checker import FileResult, check_file
 from .index import Externals
@@ -43,6 +41,9 @@ def check_many(jobs: list[Job], wanted: int | None = None) -> list[FileResult]:
     n = workers_for(jobs, wanted)
     if n <= 1:
         return [_one(job) for job in jobs]
+    import multiprocessing  # only for a large run: a one-file run does not pay for the import
+    from concurrent.futures import ProcessPoolExecutor
+
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     try:
         with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method)) as pool:

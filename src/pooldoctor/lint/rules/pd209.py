@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import re
 
-from ...urls import mask_text
 from ..context import ModuleContext, is_test_module
 from ..resources import DRIVERS, ENGINE_FACTORIES
 from ._util import string_value
@@ -56,6 +55,8 @@ def check(ctx: ModuleContext) -> None:
             continue
         for m in _URL.finditer(text):
             if m.group("scheme").lower() in _SCHEMES and not placeholder(m.group("pw")):
+                from ...urls import mask_text  # only with a finding: no URL library to start
+
                 url = _URL_END.split(text[m.start():], maxsplit=1)[0]
                 shown = mask_text(url.replace("\0", "{...}"))
                 ctx.report(CODE, node, f"password written in the database url {shown!r}; read "
