@@ -502,3 +502,10 @@ def test_urls_in_test_code_are_test_data_unless_they_connect(tmp_path: Path) -> 
     write(tmp_path, {"test_urls.py": src, "urls.py": src})
     assert {(p, n) for p, n, c in found(tmp_path) if c == "PD209"} == {
         ("test_urls.py", 7), ("test_urls.py", 8), ("urls.py", 5), ("urls.py", 7), ("urls.py", 8)}
+
+
+def test_modules_of_the_same_name_are_not_guessed(tmp_path: Path) -> None:
+    write(tmp_path, {"a/db.py": DATABASE, "b/db.py": "def get_dbconn(p):\n    return p\n",
+                     "b/job.py": "from db import get_dbconn\n\ndef v():\n"
+                                 "    c = get_dbconn('a')\n    c.execute('x')\n"})
+    assert {hit for hit in found(tmp_path) if hit[0] == "b/job.py"} == set()

@@ -205,10 +205,15 @@ class Project:
     def __init__(self, summaries: Iterable[Summary]) -> None:
         self.modules: dict[str, Summary] = {}
         self.suffixes: dict[str, list[Summary]] = {}
+        named: dict[str, list[Summary]] = {}
         for s in summaries:
-            if not s.module:
-                continue
-            self.modules.setdefault(s.module, s)
+            if s.module:
+                named.setdefault(s.module, []).append(s)
+        for name, same in named.items():
+            if len(same) > 1:
+                continue  # two scripts both named db.py: which one an import means is unknown
+            s = same[0]
+            self.modules[name] = s
             parts = s.module.split(".")
             for i in range(1, len(parts)):
                 self.suffixes.setdefault(".".join(parts[i:]), []).append(s)
