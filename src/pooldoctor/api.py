@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -26,13 +27,16 @@ def instrument(
     exit_check: bool = True,
     on_finding: Callable[[Finding], None] | None = None,
     events_path: str | None = None,
+    tag_sql: bool = False,
 ) -> None:
     """Install the runtime guard.
 
     With ``engine`` (an ``Engine`` or ``AsyncEngine``), guard that engine; with none, guard
     every engine of the process, including engines created later, and (``drivers=True``) the
     ``connect()`` of every importable DB-API driver. Options apply to the whole process; calling
-    again replaces them. Thresholds are in seconds.
+    again replaces them. Thresholds are in seconds. ``tag_sql`` appends a sqlcommenter comment
+    (host, pid, pool, checkout site) to every statement of the guarded engines, so the server
+    watch attributes connections from any host (see docs/server.md, "A fleet").
     """
     options = Options(
         leak_threshold=leak_threshold,
@@ -47,17 +51,19 @@ def instrument(
         events_path=events_path,
         on_finding=[on_finding] if on_finding is not None else [],
     )
-    from .runtime import sqlalchemy as sa
+    from .runtime import registry
 
     GUARD.configure(options)
-    GUARD.pool_infos = sa.pool_infos
-    sa.set_repair_mode(options.fork_safety == "repair")
+    GUARD.pool_infos = registry.pool_infos
+    registry.set_repair_mode(options.fork_safety == "repair")
     if engine is None:
-        sa.install_global()
-        if drivers:
-            _install_drivers()
+        registry.install(drivers=drivers)
     else:
+        from .runtime import sqlalchemy as sa  # the program has an engine: SQLAlchemy is in
+
+        sa.set_repair_mode(options.fork_safety == "repair")
         sa.install_engine(engine, name=name)
+    set_tag_sql(tag_sql)
     try:  # publish holds for the server watch's attribution (runtime/publish.py)
         from .runtime import publish
 
@@ -66,30 +72,25 @@ def instrument(
         GUARD.internal_error("publish install")
 
 
-def _install_drivers() -> None:
-    import importlib
+def set_tag_sql(on: bool) -> None:
+    """Turn statement tags on or off for every guarded engine (runtime/sqltags.py) and raw
+    connection (runtime/rawtags.py); engines guarded later are tagged as they come."""
+    from .runtime import sqltags  # imports no SQLAlchemy
 
-    try:
-        dbapi = importlib.import_module("pooldoctor.runtime.dbapi")
-    except ImportError:
-        return
-    dbapi.install()
+    if on:
+        sa = sys.modules.get("pooldoctor.runtime.sqlalchemy")  # wired only once imported
+        sqltags.enable(sa.guarded_dialects() if sa is not None else ())
+    elif sqltags.enabled:
+        sqltags.disable()
 
 
 def uninstrument() -> None:
     """Remove the guard; findings made so far stay available through :func:`report`."""
-    from .runtime import sqlalchemy as sa
+    from .runtime import registry
 
     GUARD.drain()
     GUARD.deactivate()
-    sa.uninstall()
-    import importlib
-
-    try:
-        dbapi = importlib.import_module("pooldoctor.runtime.dbapi")
-    except ImportError:
-        return
-    dbapi.uninstall()
+    registry.uninstall()
 
 
 def report(*, include_held: bool = False) -> Report:
@@ -97,13 +98,13 @@ def report(*, include_held: bool = False) -> Report:
 
     With ``include_held``, connections still held right now are added as PD105 findings.
     """
-    from .runtime import sqlalchemy as sa
+    from .runtime import registry
 
     GUARD.drain()
     findings = GUARD.collector.findings()
     if include_held:
         findings += GUARD.check_exit(when="still held")
-    return Report(findings, sa.pool_infos())
+    return Report(findings, registry.pool_infos())
 
 
 def holds() -> list[dict[str, Any]]:

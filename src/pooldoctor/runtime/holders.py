@@ -39,3 +39,22 @@ def holders_summary(holds: list[Hold], limit: int = 10) -> list[dict[str, Any]]:
     return out[:limit]
 
 
+
+
+def holders_lines(head: str, holders: list[dict[str, Any]], n_holds: int) -> list[str]:
+    """The lines added to a pool's error: ``head``, then one line per group of holders."""
+    lines = [head + (" ; held by:" if holders else "")]
+    lines += [f"  {g['text']}" for g in holders]
+    if n_holds and not holders:
+        lines.append("  (holders unknown)")
+    return lines
+
+
+def add_to_error(e: BaseException, lines: list[str]) -> None:
+    """Append ``lines`` to the message of ``e`` in place (its type, and so the caller's
+    ``except`` clauses, stay); once only, and a message that is not a string is left alone.
+    Used by every pool library's adapter (``adapters/``) and by SQLAlchemy's wiring."""
+    original = e.args[0] if e.args else ""
+    if isinstance(original, str) and "exhausted:" not in original:
+        text = "\n".join(lines)
+        e.args = ((original + "\n" + text) if original else text, *e.args[1:])

@@ -15,7 +15,7 @@ from typing import Any
 from ...findings import Finding
 from ...guard import GUARD
 from ...sites import capture, format_stack, site_of
-from ..holders import holders_of, holders_summary
+from ..holders import add_to_error, holders_lines, holders_of, holders_summary
 from .info import PoolInfo
 
 _get_ident = threading.get_ident
@@ -156,13 +156,7 @@ def _on_timeout(pool: Any, info: PoolInfo, e: Exception) -> None:
         head = (f"pool {info.label!r} exhausted: size={pool.size()} "
                 f"overflow={pool._max_overflow} checked_out={pool.checkedout()} "
                 f"waiting={others_waiting}")
-        lines = [head + (" ; held by:" if holders else "")]
-        lines += [f"  {g['text']}" for g in holders]
-        if len(holds) and not holders:
-            lines.append("  (holders unknown)")
-        original = e.args[0] if e.args else str(e)
-        if isinstance(original, str) and "exhausted:" not in original:
-            e.args = (original + "\n" + "\n".join(lines), *e.args[1:])
+        add_to_error(e, holders_lines(head, holders, len(holds)))
         frames = capture(1, GUARD.options.stack_depth)
         GUARD.emit(Finding(
             code="PD103",
