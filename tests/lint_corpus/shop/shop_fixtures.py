@@ -1,4 +1,4 @@
-"""Fixtures and tests of the shop (pytest shapes)."""
+"""Fixtures and tests of the shop (pytest shapes; named so that pytest never collects it)."""
 import sqlite3
 
 import pytest
