@@ -40,7 +40,7 @@ def test_text_output_and_exit_1(project: Path, capsys: pytest.CaptureFixture[str
     assert code == 1
     assert re.fullmatch(r"app/leak\.py:4:12: PD201 connection `conn` from sqlite3\.connect\(\) "
                         r"is never closed; .*\n", out)
-    assert "1 finding in 1 file (2 checked)" in err
+    assert "1 finding in 1 file (2 files checked)" in err
 
 
 def test_clean_and_empty_exit_0(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -224,3 +224,13 @@ def test_a_crashing_rule_costs_one_file_not_the_run(
     code, out, err = run(capsys, "app")
     assert code == 1 and out.startswith("app/leak.py:4:12: PD201")
     assert "app/ok.py: internal error while checking: KeyError: 'boom'" in err
+
+
+def test_summary_of_a_clean_run_counts_the_files_checked(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "empty.py").write_text("")
+    code, out, err = run(capsys, "empty.py")
+    assert (code, out) == (0, "")
+    assert err.strip() == "pooldoctor: no findings (1 file checked)"
+    code, _, err = run(capsys, "app/ok.py", "empty.py")
+    assert err.strip() == "pooldoctor: no findings (2 files checked)"

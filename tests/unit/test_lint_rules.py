@@ -165,7 +165,7 @@ def test_pytest_fixture_teardown_after_yield_is_closed() -> None:
         yield c
         c.close()
     def plain():
-        c = sqlite3.connect(":memory:")
+        c = sqlite3.connect("app.db")
         yield c
         c.close()
     """
@@ -198,12 +198,12 @@ def test_codes_limit_what_is_reported() -> None:
 
 def test_cursor_of_a_local_connection_is_not_pd202() -> None:
     src = """
-    import sqlite3
+    import psycopg2
     def f(conn):
         cur = conn.cursor()
         return cur.fetchall()
     def g(p):
-        conn = sqlite3.connect(p)
+        conn = psycopg2.connect(p)
         try:
             cur = conn.cursor()
             cur.execute("x")

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..findings import Finding, Site
-from .checker import FileResult, check_file, check_source
+from .checker import FileResult, check_source
 from .config import Config
 from .discovery import discover
 from .issues import Issue
@@ -62,15 +62,34 @@ def lint_source(text: str, path: str = "<string>",
 
 
 def lint_paths(paths: Iterable[str], config: Config | None = None,
-               codes: Iterable[str] | None = None) -> LintRun:
-    """Lint files and folders (folders are walked, see ``discovery``)."""
+               codes: Iterable[str] | None = None, jobs: int | None = None) -> LintRun:
+    """Lint files and folders (folders are walked, see ``discovery``) as one project: factories,
+    closers and generators of one module are followed into the others (``project.py``).
+    ``jobs``: worker processes (default: one per core when the run is large enough to pay)."""
+    from .parallel import check_many
+    from .project import Project
+
     config = config or Config()
     chosen = frozenset(codes) if codes is not None else config.codes()
-    run = LintRun()
-    for path in discover(paths, config.exclude, config.respect_gitignore,
-                         config.force_exclude):
-        run.results.append(check_file(path, display_path(path),
-                                      config.codes_for(path, chosen)))
+    todo = [(path, display_path(path), config.codes_for(path, chosen))
+            for path in discover(paths, config.exclude, config.respect_gitignore,
+                                 config.force_exclude)]
+    results = check_many([(p, d, c, None) for p, d, c in todo], jobs)
+    project = Project(r.summary for r in results if r.summary is not None)
+    again: list[int] = []
+    externals = []
+    for n, r in enumerate(results):
+        if r.summary is None:
+            continue
+        ext = project.externals(r.summary)
+        if ext or (ext.plain and any(i.code == "PD211" for i in r.issues)):
+            again.append(n)
+            externals.append(ext)
+    if again:
+        redone = check_many([(*todo[n], ext) for n, ext in zip(again, externals)], jobs)
+        for n, r in zip(again, redone):
+            results[n] = r
+    run = LintRun(results)
     resolve_across_files(run)
     return run
 

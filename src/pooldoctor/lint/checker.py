@@ -9,6 +9,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from .context import build
+from .index import Externals, Summary
 from .issues import Issue
 from .rules import RULE_CODES, load
 
@@ -25,6 +26,7 @@ class FileResult:
     error: str | None = None
     lines: int = 0
     remove_refs: set[str] = field(default_factory=set)  # names whose .remove is used (PD206)
+    summary: Summary | None = None  # what the module offers the others (project.py)
 
 
 def decode(data: bytes) -> str:
@@ -54,9 +56,10 @@ def noqa_codes(line: str) -> frozenset[str] | None:
     return frozenset(c.strip().upper() for c in codes.split(","))
 
 
-def check_source(path: str, text: str, codes: frozenset[str] = frozenset(RULE_CODES)
-                 ) -> FileResult:
-    """Lint ``text`` (the content of ``path``) for ``codes``."""
+def check_source(path: str, text: str, codes: frozenset[str] = frozenset(RULE_CODES),
+                 external: Externals | None = None, summarize: bool = False) -> FileResult:
+    """Lint ``text`` (the content of ``path``) for ``codes``; ``external``: what the other
+    modules of the run offer; ``summarize``: keep what this module offers them."""
     lines = text.splitlines()
     result = FileResult(path, lines=len(lines))
     try:
@@ -71,9 +74,13 @@ def check_source(path: str, text: str, codes: frozenset[str] = frozenset(RULE_CO
         result.error = f"cannot parse: {type(e).__name__}: {e}"
         return result
     try:
-        ctx = build(path, tree, lines)
+        ctx = build(path, tree, lines, external)
         for check in load(frozenset(codes)):
             check(ctx)
+        if summarize:
+            from .project import summarize as summarize_module
+
+            result.summary = summarize_module(ctx)
     except RecursionError:
         result.error = "cannot check: the code is nested too deeply"
         return result
@@ -103,7 +110,8 @@ def check_source(path: str, text: str, codes: frozenset[str] = frozenset(RULE_CO
 
 
 def check_file(path: str, display: str | None = None,
-               codes: frozenset[str] = frozenset(RULE_CODES)) -> FileResult:
+               codes: frozenset[str] = frozenset(RULE_CODES),
+               external: Externals | None = None, summarize: bool = False) -> FileResult:
     """Read and lint one file; unreadable or unparsable files give a result with ``error``."""
     name = display or path
     try:
@@ -116,5 +124,4 @@ def check_file(path: str, display: str | None = None,
     except (OSError, ValueError, LookupError) as e:
         reason = (e.strerror or str(e)).lower() if isinstance(e, OSError) else str(e)
         return FileResult(name, error=f"cannot parse: {reason}")
-    result = check_source(name, text, codes)
-    return result
+    return check_source(name, text, codes, external, summarize)

@@ -10,6 +10,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .index import Externals
 from .issues import Issue
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -46,6 +47,11 @@ class ModuleContext:
         default_factory=list)  # with statements inside functions
     issues: list[Issue] = field(default_factory=list)
     cache: dict[str, object] = field(default_factory=dict)
+    stars: list[str] = field(default_factory=list)  # modules imported with `*` (as written)
+    returns: dict[int, list[ast.Return]] = field(default_factory=dict)  # id(func) -> returns
+    yielding: set[int] = field(default_factory=set)  # id() of the generator functions
+    closes: list[tuple[FuncNode, str]] = field(default_factory=list)  # name.close() in func
+    external: Externals | None = None  # what other modules of the run offer (project.py)
 
     # ------------------------------------------------------------------ names
 
@@ -97,6 +103,7 @@ class ModuleContext:
 
 # ---------------------------------------------------------------------------- building
 
+_CLOSE_NAMES = frozenset({"close", "aclose", "dispose", "terminate"})  # flow.CLOSERS
 # Calls whose callee name (last part) is one of these are kept in the index.
 INTERESTING = frozenset({
     "connect", "Connect", "connection", "cursor", "raw_connection", "Session", "AsyncSession",
@@ -108,9 +115,10 @@ INTERESTING = frozenset({
 })
 
 
-def build(path: str, tree: ast.Module, lines: list[str]) -> ModuleContext:
+def build(path: str, tree: ast.Module, lines: list[str],
+          external: Externals | None = None) -> ModuleContext:
     """Index ``tree`` in one walk."""
-    ctx = ModuleContext(path, tree, lines)
+    ctx = ModuleContext(path, tree, lines, external=external)
     _Indexer(ctx).run()
     return ctx
 
@@ -138,6 +146,10 @@ class _Indexer:
                     if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         self.extra_names.add(sub.name)
         self.extra_names.update(ctx.module_names)
+        if any("sessionmaker" in line for line in ctx.lines):
+            self.extra_names.update(_sessionmaker_attrs(ctx.tree))
+        if ctx.external:
+            self.extra_names.update(ctx.external.names())
         self._block(ctx.tree.body, None, None, False)
 
     def _block(self, stmts: list[ast.stmt], func: FuncNode | None, cls: ast.ClassDef | None,
@@ -174,6 +186,9 @@ class _Indexer:
             mod = stmt.module or ""
             for alias in stmt.names:
                 local = alias.asname or alias.name
+                if local == "*":
+                    ctx.stars.append("." * stmt.level + mod)
+                    continue
                 if stmt.level:
                     ctx.relative.add(local)
                     ctx.aliases[local] = "." * stmt.level + (mod + "." if mod else "") + alias.name
@@ -185,6 +200,8 @@ class _Indexer:
             return  # a docstring or a bare string: not code
         if func is not None and isinstance(stmt, (ast.With, ast.AsyncWith)):
             ctx.withs.append((stmt, func, cls))
+        elif func is not None and type(stmt) is ast.Return:
+            ctx.returns.setdefault(id(func), []).append(stmt)
         loop_here = in_loop or isinstance(stmt, LOOPS)
         for name, value in ast.iter_fields(stmt):
             if name in ("body", "orelse", "finalbody", "handlers", "cases"):
@@ -233,6 +250,9 @@ class _Indexer:
                 f = node.func  # type: ignore[attr-defined]
                 tf = type(f)
                 name = f.attr if tf is ast.Attribute else (f.id if tf is ast.Name else None)
+                if name in _CLOSE_NAMES and tf is ast.Attribute and func is not None \
+                        and type(f.value) is ast.Name:
+                    ctx.closes.append((func, f.value.id))
                 if tf is ast.Call or (name is not None and (
                         name in interesting or name in extra
                         or (tf is ast.Name and name in aliases))):
@@ -246,13 +266,59 @@ class _Indexer:
                 stack.extend(v for v in node.values  # type: ignore[attr-defined]
                              if type(v) is ast.FormattedValue)
                 continue
+            elif (t is ast.Yield or t is ast.YieldFrom) and func is not None:
+                ctx.yielding.add(id(func))
             elif t is ast.Dict:
                 ctx.dicts.append(node)  # type: ignore[arg-type]
             elif t is ast.Attribute:
                 v = node.value  # type: ignore[attr-defined]
                 if type(v) is ast.Name:
                     ctx.attr_refs.add((v.id, node.attr))  # type: ignore[attr-defined]
-            stack.extend(ast.iter_child_nodes(node))
+            stack.extend(children(node))
+
+
+# fields that never hold a node worth visiting: names, operators, expression contexts
+_SCALAR_FIELDS = frozenset({"ctx", "id", "attr", "arg", "name", "names", "module", "level",
+                            "kind", "type_comment", "op", "ops", "conversion", "is_async",
+                            "lineno", "simple"})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def children(node: ast.AST) -> list[ast.AST]:
+    """The child nodes of ``node``, like ``ast.iter_child_nodes`` without the expression
+    contexts and operators (Load, Store, Add...), and faster."""
+    t = type(node)
+    fields = _FIELDS.get(t)
+    if fields is None:
+        fields = _FIELDS[t] = tuple(f for f in t._fields if f not in _SCALAR_FIELDS)
+    out: list[ast.AST] = []
+    for f in fields:
+        v = getattr(node, f, None)
+        if v is None:
+            continue
+        if type(v) is list:
+            out.extend(x for x in v if isinstance(x, ast.AST))
+        elif isinstance(v, ast.AST):
+            out.append(v)
+    return out
+
+
+def _sessionmaker_attrs(tree: ast.Module) -> set[str]:
+    """``X`` of ``self.X = sessionmaker(...)`` in classes: its calls make sessions."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
+                and last_name(node.value) in ("sessionmaker", "async_sessionmaker"):
+            for t in node.targets:
+                if isinstance(t, ast.Attribute):
+                    found.add(t.attr)
+    return found
+
+
+def is_test_module(path: str) -> bool:
+    """``test_*.py``, ``*_test.py`` or ``conftest.py`` (pytest's and unittest's names)."""
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return base.startswith("test_") or base.endswith("_test.py") or base == "conftest.py"
 
 
 def walk_shallow(stmts: list[ast.stmt]) -> Iterator[ast.AST]:
@@ -263,7 +329,7 @@ def walk_shallow(stmts: list[ast.stmt]) -> Iterator[ast.AST]:
         yield node
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             continue
-        for child in ast.iter_child_nodes(node):
+        for child in children(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
                                   ast.Lambda)):
                 continue

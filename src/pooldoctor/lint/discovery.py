@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 DEFAULT_EXCLUDES = frozenset({
     ".bzr", ".direnv", ".eggs", ".git", ".hg", ".mypy_cache", ".nox", ".pytype", ".ruff_cache",
@@ -30,12 +31,21 @@ class Pattern:
     negate: bool
     dir_only: bool
 
+    @cached_property
+    def _prefix(self) -> str:
+        return os.path.join(os.path.abspath(self.base), "")
+
     def matches(self, path: str, is_dir: bool) -> bool:
         if self.dir_only and not is_dir:
             return False
-        rel = os.path.relpath(path, self.base).replace(os.sep, "/")
-        if rel.startswith(".."):
-            return False
+        if os.path.isabs(path):  # the common case, and much cheaper than relpath
+            if not path.startswith(self._prefix):
+                return False
+            rel = path[len(self._prefix):].replace(os.sep, "/")
+        else:
+            rel = os.path.relpath(path, self.base).replace(os.sep, "/")
+            if rel.startswith(".."):
+                return False
         return bool(self.regex.match(rel))
 
 
@@ -184,23 +194,24 @@ def _walk(folder: str, excludes: list[Pattern], patterns: list[Pattern], gitigno
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         return
+    absolute = os.path.abspath(folder)  # patterns match absolute paths without relpath()
     for entry in entries:
         path = entry.path
         try:
             is_dir = entry.is_dir()
         except OSError:
             continue
+        key = os.path.join(absolute, entry.name)
         if is_dir:
             if entry.name in DEFAULT_EXCLUDES or entry.name.startswith(".") \
                     or os.path.exists(os.path.join(path, "pyvenv.cfg")):
                 continue
-            if ignored(path, True, excludes) or ignored(path, True, patterns):
+            if ignored(key, True, excludes) or ignored(key, True, patterns):
                 continue
             yield from _walk(path, excludes, patterns, gitignore, seen)
         elif entry.name.endswith(".py"):
-            if ignored(path, False, excludes) or ignored(path, False, patterns):
+            if ignored(key, False, excludes) or ignored(key, False, patterns):
                 continue
-            key = os.path.abspath(path)
             if key not in seen:
                 seen.add(key)
                 yield path

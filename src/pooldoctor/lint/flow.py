@@ -13,7 +13,7 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .context import FuncNode, last_name, walk_shallow
+from .context import FuncNode, children, last_name, walk_shallow
 
 OPEN, CLOSED, ESCAPED, UNBOUND = 1, 2, 4, 8
 
@@ -28,12 +28,18 @@ HANDOVER = frozenset({
 # methods of the resource itself that a reviewer does not expect to fail
 SAFE_METHODS = frozenset({"cursor", "set_session", "set_isolation_level", "set_client_encoding",
                           "autocommit", "set_character_set", "row_factory", "begin",
-                          "execution_options", "select_db", "rollback"})
+                          "execution_options", "select_db", "rollback", "thread_id",
+                          "get_server_info", "get_host_info", "server_version", "fileno",
+                          "character_set_name", "get_dsn_parameters"})
 SAFE_CALLEES = frozenset({"print", "isinstance", "len", "str", "repr", "id", "bool", "getattr",
                           "hasattr", "type", "locals", "globals"})
 # context managers and closers a reviewer does not expect to fail
 SAFE_ANYWHERE = CLOSERS | {"suppress", "closing", "aclosing", "ExitStack", "AsyncExitStack",
                            "nullcontext"}
+# a Session's methods that give its connection back, and those that take none
+RELEASERS = frozenset({"commit", "rollback"})
+DETACHED = frozenset({"add", "add_all", "expunge", "expunge_all", "expire", "expire_all",
+                      "info", "is_active", "new", "dirty", "deleted", "in_transaction"})
 LOG_NAMES = ("log", "logger", "logging", "LOG", "LOGGER", "_log", "_logger", "warnings")
 BROAD = frozenset({"Exception", "BaseException"})
 
@@ -68,6 +74,7 @@ class Verdict:
     closes: list[int] = field(default_factory=list)
     escapes: list[int] = field(default_factory=list)
     self_attrs: list[tuple[str, int]] = field(default_factory=list)
+    releases: list[int] = field(default_factory=list)  # a Session's commit()/rollback()
     aborted: bool = False
 
     @property
@@ -150,8 +157,12 @@ class Interpreter:
     def __init__(self, func: FuncNode, var: str, site: ast.stmt, with_closes: bool,
                  closer_functions: dict[str, frozenset[int]] | None = None,
                  yield_raises: bool = True,
-                 site_call: ast.AST | None = None, cursor_mode: bool = False) -> None:
+                 site_call: ast.AST | None = None, cursor_mode: bool = False,
+                 session_mode: bool = False) -> None:
         self.func = func
+        # a Session: commit()/rollback() give its connection back to the pool, and using it
+        # again takes one
+        self.session_mode = session_mode
         self.cursor_mode = cursor_mode  # a cursor: handing it to any call hands it over
         self.site_call = site_call
         self.var = var
@@ -316,12 +327,19 @@ class Interpreter:
         closed = False
         escaped = False
         rebind = False
+        released = reused = False
         stack: list[ast.AST] = [node]
         while stack:
             n = stack.pop()
             if isinstance(n, ast.Call):
                 name = last_name(n)
                 f = n.func
+                if self.session_mode and isinstance(f, ast.Attribute) and _is_name(f.value, var) \
+                        and f.attr not in CLOSERS:
+                    if f.attr in RELEASERS:
+                        released = True
+                    elif f.attr not in DETACHED:
+                        reused = True
                 if closes_var(n, var) or (name in self.closer_functions and any(
                         _is_name(a, var) and i in self.closer_functions[name]
                         for i, a in enumerate(n.args))):
@@ -329,7 +347,7 @@ class Interpreter:
                 elif name in HANDOVER or name[:1].isupper():
                     if any(_is_name(a, var) or self._is_close_ref(a) or escapes_in(a, var)
                            for a in n.args) or any(
-                            _is_name(k.value, var) or self._is_close_ref(k.value)
+                            escapes_in(k.value, var) or self._is_close_ref(k.value)
                             for k in n.keywords):
                         escaped = True
                     elif not self._safe_call(n):
@@ -355,7 +373,7 @@ class Interpreter:
                     raises = True
             elif isinstance(n, (ast.Yield, ast.YieldFrom)):
                 raises = raises or self.yield_raises
-                if not self.owns and escapes_in(n.value, var):
+                if not self.owns and self.yield_raises and escapes_in(n.value, var):
                     escaped = True
             elif isinstance(n, ast.Lambda):
                 if any(closes_var(x, var) or self._is_close_ref(x) for x in ast.walk(n)):
@@ -363,9 +381,16 @@ class Interpreter:
                 continue
             elif isinstance(n, ast.NamedExpr) and _is_name(n.target, var):
                 rebind = True
-            stack.extend(ast.iter_child_nodes(n))
+            stack.extend(children(n))
+        if reused and s & CLOSED and not s & OPEN:
+            s = (s & ~CLOSED) | OPEN
         if raises:
             out.add_exit("raise", s, stmt)
+        if closed and self.v.releases and not s & OPEN:
+            self.v.closes.append(getattr(stmt, "lineno", 0))  # commit() then close()
+        if released and s & OPEN and not closed:
+            self.v.releases.append(getattr(stmt, "lineno", 0))
+            s = (s & ~OPEN) | CLOSED
         if closed and s & OPEN:
             self.v.closes.append(getattr(stmt, "lineno", 0))
             s = (s & ~OPEN) | CLOSED

@@ -25,14 +25,18 @@ def render_text(run: LintRun) -> str:
 
 
 def summary(run: LintRun) -> str:
+    """``pooldoctor: 2 findings in 1 file (3 files checked, 1 could not be checked)``."""
     n = len(run.issues())
     files = len({p for p, _ in run.issues()})
     errors = len(run.errors())
-    text = (f"pooldoctor: {n} finding{'s' if n != 1 else ''} in {files} "
-            f"file{'s' if files != 1 else ''} ({run.files} checked")
+    ok = run.files - errors
+    checked = f"{ok} file{'s' if ok != 1 else ''} checked"
     if errors:
-        text += f", {errors} could not be checked"
-    return text + ")"
+        checked += f", {errors} could not be checked"
+    if not n:
+        return f"pooldoctor: no findings ({checked})"
+    return (f"pooldoctor: {n} finding{'s' if n != 1 else ''} in {files} "
+            f"file{'s' if files != 1 else ''} ({checked})")
 
 
 def render_json(run: LintRun) -> str:

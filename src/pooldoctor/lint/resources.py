@@ -10,20 +10,12 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import replace
 
 from .context import FuncNode, ModuleContext, last_name, walk_shallow
+from .issues import Kind
 
-
-@dataclass(frozen=True)
-class Kind:
-    """A kind of resource and how it is closed."""
-
-    code: str  # PD201 (DB-API), PD202 (cursor), PD203 (SQLAlchemy)
-    label: str  # what opened it, for messages: "sqlite3.connect()"
-    noun: str  # "connection", "session", "cursor"
-    with_closes: bool = True  # does `with x:` close it?
-    driver: str = ""
+__all__ = ["Kind", "classify", "factory_kind"]
 
 
 # DB-API drivers: dotted origin -> does `with conn:` close the connection?
@@ -113,7 +105,9 @@ def is_engine_expr(ctx: ModuleContext, node: ast.expr, func: FuncNode | None) ->
         value = _bound_value(ctx, node.id, func)
         if isinstance(value, ast.Call) and is_engine_factory(ctx, value.func):
             return True
-        return bool(_ENGINE_NAME.search(node.id)) and node.id not in ctx.aliases
+        origin = ctx.aliases.get(node.id)  # `from .db import engine`, not sqlalchemy.engine
+        return bool(_ENGINE_NAME.search(node.id)) and (
+            origin is None or not origin.startswith(("sqlalchemy", "sqlmodel")))
     if isinstance(node, ast.Attribute):
         return bool(_ENGINE_NAME.search(node.attr))
     if isinstance(node, ast.Call):
@@ -124,9 +118,46 @@ def is_engine_expr(ctx: ModuleContext, node: ast.expr, func: FuncNode | None) ->
     return False
 
 
+def _sessionmaker_attrs(ctx: ModuleContext) -> frozenset[str]:
+    """Attributes that hold a sessionmaker: ``self._factory = sessionmaker(...)``, or a class
+    attribute ``Session = sessionmaker(...)``."""
+    cached = ctx.cache.get("sessionmaker_attrs")
+    if cached is None:
+        found: set[str] = set()
+        for cs in ctx.calls:
+            if cs.cls is None or not _is_sessionmaker_call(ctx, cs.node):
+                continue
+            stmt = cs.stmt
+            if isinstance(stmt, ast.Assign) and stmt.value is cs.node:
+                targets = stmt.targets
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is cs.node:
+                targets = [stmt.target]
+            else:
+                continue
+            for t in targets:
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) \
+                        and t.value.id in ("self", "cls"):
+                    found.add(t.attr)
+                elif isinstance(t, ast.Name) and cs.func is None:
+                    found.add(t.id)
+        cached = ctx.cache["sessionmaker_attrs"] = frozenset(found)
+    return cached  # type: ignore[return-value]
+
+
+def _imported_object(ctx: ModuleContext, node: ast.expr) -> bool:
+    """``engine`` of ``from .db import engine`` (an object), not ``import engine`` (a module)."""
+    if not isinstance(node, ast.Name):
+        return False
+    origin = ctx.aliases.get(node.id, "")
+    return "." in origin.lstrip(".") or (origin.startswith(".") and node.id in ctx.relative)
+
+
 def _is_session_factory(ctx: ModuleContext, func_expr: ast.expr, func: FuncNode | None) -> bool:
     if isinstance(func_expr, ast.Call):  # sessionmaker(...)()
         return _is_sessionmaker_call(ctx, func_expr)
+    if isinstance(func_expr, ast.Attribute) and isinstance(func_expr.value, ast.Name) \
+            and func_expr.value.id in ("self", "cls") and uses_sqlalchemy(ctx):
+        return func_expr.attr in _sessionmaker_attrs(ctx)
     if isinstance(func_expr, ast.Name):
         name = func_expr.id
         value = _bound_value(ctx, name, func)
@@ -152,8 +183,8 @@ def classify(ctx: ModuleContext, call: ast.Call, func: FuncNode | None,
         if q in SESSION_CLASSES:
             return Kind("PD203", f"{q.rsplit('.', 1)[-1]}()", "session")
     if isinstance(f, ast.Attribute):
-        if f.attr == "connect" and not call.args and q is None \
-                and is_engine_expr(ctx, f.value, func):
+        if f.attr == "connect" and not call.args and (q is None or _imported_object(
+                ctx, f.value)) and is_engine_expr(ctx, f.value, func):
             return Kind("PD203", f"{ctx.dotted(f) or 'engine.connect'}()", "connection")
         if f.attr == "raw_connection" and q is None:
             return Kind("PD203", f"{ctx.dotted(f) or 'engine.raw_connection'}()", "connection")
@@ -175,11 +206,22 @@ def factory_kind(ctx: ModuleContext, call: ast.Call, cls: ast.ClassDef | None) -
     table = _factories(ctx)
     f = call.func
     if isinstance(f, ast.Name) and f.id not in ctx.aliases:
-        return table.get(("", f.id))
+        found = table.get(("", f.id))
+        if found is not None or f.id in ctx.module_names:
+            return found if found is not None else _external(ctx, f)
     if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) \
             and f.value.id in ("self", "cls") and cls is not None:
         return table.get((cls.name, f.attr))
-    return None
+    return _external(ctx, f)
+
+
+def _external(ctx: ModuleContext, f: ast.expr) -> Kind | None:
+    """A factory of another module of the run, called through any import form."""
+    ext = ctx.external
+    if not ext or not ext.factories:
+        return None
+    spelled = ctx.dotted(f)
+    return ext.factories.get(spelled) if spelled is not None else None
 
 
 def _factories(ctx: ModuleContext) -> dict[tuple[str, str], Kind]:
@@ -199,7 +241,8 @@ def _factories(ctx: ModuleContext) -> dict[tuple[str, str], Kind]:
     # only functions that open something themselves can return something fresh; a second
     # round takes the functions that call the factories found in the first
     opening = {id(cs.func) for cs in ctx.calls if cs.func is not None and id(cs.func) in
-               candidates and classify(ctx, cs.node, cs.func, cs.cls, factories=False)}
+               candidates and (classify(ctx, cs.node, cs.func, cs.cls, factories=False)
+                                 or _external(ctx, cs.node.func))}
     for _ in range(2):
         for fid in opening:
             key, fn, cls = candidates[fid]
@@ -208,7 +251,7 @@ def _factories(ctx: ModuleContext) -> dict[tuple[str, str], Kind]:
             kind = _returns_fresh(ctx, fn, cls)
             if kind is not None:
                 table[key] = Kind(kind.code, f"{key[1]}()", kind.noun, kind.with_closes,
-                                  kind.driver)
+                                  kind.driver, kind.slot)
         names = {key[1] for key in table}
         opening = {id(cs.func) for cs in ctx.calls if cs.func is not None and id(cs.func) in
                    candidates and _callee(cs.node) in names} - opening
@@ -245,17 +288,31 @@ def _returns_fresh(ctx: ModuleContext, fn: FuncNode, cls: ast.ClassDef | None) -
             value = ret.value if isinstance(ret, ast.Await) else ret  # type: ignore[assignment]
             if value is None or (isinstance(value, ast.Constant) and value.value is None):
                 continue
-            k = None
-            if isinstance(value, ast.Call):
-                k = classify(ctx, value, fn, cls, factories=True)
-            elif isinstance(value, ast.Name):
-                k = assigned.get(value.id)
+            k = _fresh_value(ctx, value, fn, cls, assigned)
+            if k is None and isinstance(value, ast.Tuple):
+                for slot, item in enumerate(value.elts):  # return conn, conn.cursor()
+                    k = _fresh_value(ctx, item, fn, cls, assigned)
+                    if k is not None:
+                        k = replace(k, slot=slot)
+                        break
             if k is None or k.code == "PD202":
                 return None
             kind = k
     if kind is not None and assigned and _kept_elsewhere(fn, set(assigned)):
         return None  # also stored in a pool or on self: not a fresh object for the caller
     return kind
+
+
+def _fresh_value(ctx: ModuleContext, value: ast.expr, fn: FuncNode, cls: ast.ClassDef | None,
+                 assigned: dict[str, Kind]) -> Kind | None:
+    if isinstance(value, ast.Await):
+        value = value.value
+    if isinstance(value, ast.Call):
+        k = classify(ctx, value, fn, cls, factories=True)
+        return None if k is not None and k.slot >= 0 else k
+    if isinstance(value, ast.Name):
+        return assigned.get(value.id)
+    return None
 
 
 def _kept_elsewhere(fn: FuncNode, names: set[str]) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 
-from ..context import CallSite, FuncNode, ModuleContext, walk_shallow
+from ..context import CallSite, FuncNode, ModuleContext, last_name, walk_shallow
 from ..flow import escapes_in
 from ..resources import is_engine_factory
 from ._resources import parent_of
@@ -19,18 +19,36 @@ from ._util import is_cached, is_entry_point
 CODE = "PD204"
 
 
+# A Session never disposes the engine it is given: `Session(engine)` is no owner of it.
+_NOT_OWNERS = frozenset({"Session", "AsyncSession"})
+# a session factory bound to it keeps it as long as the factory lives (returned, stored)
+_FACTORY_OWNERS = frozenset({"sessionmaker", "async_sessionmaker", "scoped_session"})
+
+
+def _owned_in(node: ast.expr, name: str) -> bool:
+    """``escapes_in`` without the sessions, which use the engine but never dispose it."""
+    if isinstance(node, ast.Await):
+        node = node.value
+    if isinstance(node, ast.Call) and last_name(node) in _NOT_OWNERS:
+        return False
+    if isinstance(node, ast.Call) and last_name(node) in _FACTORY_OWNERS:
+        return any(escapes_in(a, name) for a in node.args) or any(
+            escapes_in(k.value, name) for k in node.keywords)
+    return escapes_in(node, name)
+
+
 def _kept(func: FuncNode, name: str) -> bool:
     """Is the local ``name`` kept beyond the call (returned, stored, global)?"""
     for node in walk_shallow(func.body):
         if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
             return True
         if isinstance(node, (ast.Return, ast.Yield)) and node.value is not None \
-                and escapes_in(node.value, name):
+                and _owned_in(node.value, name):
             return True
-        if isinstance(node, ast.Assign) and escapes_in(node.value, name) and any(
+        if isinstance(node, ast.Assign) and _owned_in(node.value, name) and any(
                 not isinstance(t, ast.Name) for t in node.targets):
             return True
-        if isinstance(node, ast.Call) and escapes_in(node, name):
+        if isinstance(node, ast.Call) and _owned_in(node, name):
             return True  # handed to a constructor or a container
     return False
 
@@ -55,9 +73,12 @@ def _factory_calls(ctx: ModuleContext) -> dict[str, list[CallSite]]:
 
 def check(ctx: ModuleContext) -> None:
     callers: dict[str, list[CallSite]] | None = None
+    engines = ctx.external.engines if ctx.external else ()
     for cs in ctx.calls:
         call = cs.node
         if not is_engine_factory(ctx, call.func):
+            if engines:
+                _check_external(ctx, cs, engines)
             continue
         func = cs.func
         parent = parent_of(cs.stmt, call)
@@ -126,3 +147,18 @@ def _check_factory(ctx: ModuleContext, call: ast.Call, func: FuncNode,
                    f"once and share it, or cache {func.name}() with functools.cache",
                    func.name)
         return
+
+
+def _check_external(ctx: ModuleContext, cs: CallSite, engines: set[str]) -> None:
+    """A call, per call, of another module's function that builds a new engine each time."""
+    spelled = ctx.dotted(cs.node.func)
+    func = cs.func
+    if spelled not in engines or func is None or is_entry_point(func) or is_cached(func):
+        return
+    parent = parent_of(cs.stmt, cs.node)
+    if isinstance(parent, ast.Return) or (isinstance(parent, ast.Assign) and any(
+            not isinstance(t, ast.Name) or _kept(func, t.id) for t in parent.targets)):
+        return
+    ctx.report(CODE, cs.node, f"{spelled}() builds a new engine on every call and "
+               f"{func.name}() calls it each time it runs; create the engine once and share it, "
+               f"or cache {spelled.rsplit('.', 1)[-1]}() with functools.cache", func.name)

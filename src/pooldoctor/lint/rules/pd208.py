@@ -56,7 +56,8 @@ def check(ctx: ModuleContext) -> None:
             continue
         if "pool_recycle=" in text or "pool_pre_ping=" in text:
             continue
-        if kwarg(call, "pool_recycle") or kwarg(call, "pool_pre_ping") or has_splat(call):
+        if _set(kwarg(call, "pool_recycle"), recycle=True) or _set(
+                kwarg(call, "pool_pre_ping"), recycle=False) or has_splat(call):
             continue
         poolclass = kwarg(call, "poolclass")
         if poolclass is not None and (ctx.dotted(poolclass.value) or "").rsplit(
@@ -66,3 +67,19 @@ def check(ctx: ModuleContext) -> None:
                    "server drops connections idle longer than wait_timeout and the pool hands "
                    "them out dead; set pool_recycle below wait_timeout or pool_pre_ping=True",
                    cs.func.name if cs.func else None)
+
+
+def _set(k: ast.keyword | None, recycle: bool) -> bool:
+    """Does the keyword turn the protection on? ``pool_recycle=-1`` (SQLAlchemy's default) and
+    ``pool_pre_ping=False`` do not; a value that is not a literal is given the benefit."""
+    if k is None:
+        return False
+    v = k.value
+    if isinstance(v, ast.UnaryOp) and isinstance(v.op, ast.USub) and isinstance(
+            v.operand, ast.Constant):
+        return not recycle
+    if isinstance(v, ast.Constant):
+        if recycle:
+            return not (isinstance(v.value, (int, float)) and v.value < 0) and v.value is not None
+        return bool(v.value)
+    return True

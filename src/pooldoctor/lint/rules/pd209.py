@@ -5,8 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
-from ...urls import mask_text
-from ..context import ModuleContext
+from ..context import ModuleContext, is_test_module
 from ..resources import DRIVERS, ENGINE_FACTORIES
 from ._util import string_value
 
@@ -25,20 +24,39 @@ _CONNECT_CALLS = frozenset(DRIVERS) | ENGINE_FACTORIES | {
 }
 
 
+# words that stand for a password in documentation, examples and test expectations
+_PLACEHOLDER_WORDS = frozenset({
+    "password", "passwd", "pwd", "placeholder", "redacted", "masked", "hidden",
+    "your_password", "yourpassword", "your-password", "mypassword", "my_password",
+    "dbpassword", "db_password", "db-password",
+})
+_MASK_CHARS = frozenset("*x.?#•")
+
+
 def placeholder(pw: str) -> bool:
-    """Not a real password: empty, a template field, an environment reference, a mask."""
+    """Not a real password: empty, a template field, an environment reference, a mask
+    (``***``, ``???``, ``xxxx``), or a word that names the password instead of being one."""
     if not pw or "\0" in pw:
         return True
-    return bool(pw.startswith(("$", "%", "{", "<", "[")) or set(pw) <= {"*", "x", "X", "."})
+    if pw.startswith(("$", "%", "{", "<", "[")) or set(pw.lower()) <= _MASK_CHARS:
+        return True
+    return pw.lower() in _PLACEHOLDER_WORDS
 
 
 def check(ctx: ModuleContext) -> None:
+    # in test code a URL is test data (parsing, masking, expectations) unless it is given to a
+    # connect()/create_engine() call
+    connected = _connect_arguments(ctx) if is_test_module(ctx.path) else None
     for node in ctx.strings:
+        if connected is not None and id(node) not in connected:
+            continue
         text = string_value(node)
         if text is None:
             continue
         for m in _URL.finditer(text):
             if m.group("scheme").lower() in _SCHEMES and not placeholder(m.group("pw")):
+                from ...urls import mask_text  # only with a finding: no URL library to start
+
                 url = _URL_END.split(text[m.start():], maxsplit=1)[0]
                 shown = mask_text(url.replace("\0", "{...}"))
                 ctx.report(CODE, node, f"password written in the database url {shown!r}; read "
@@ -56,6 +74,16 @@ def check(ctx: ModuleContext) -> None:
                            cs.func.name if cs.func else None)
             elif k.arg == "connect_args" and isinstance(k.value, ast.Dict):
                 _check_dict(ctx, k.value)
+
+
+def _connect_arguments(ctx: ModuleContext) -> set[int]:
+    """id() of the strings given directly to a connect()/create_engine() call."""
+    out: set[int] = set()
+    for cs in ctx.calls:
+        if ctx.qualname(cs.node.func) in _CONNECT_CALLS:
+            out.update(id(a) for a in cs.node.args)
+            out.update(id(k.value) for k in cs.node.keywords)
+    return out
 
 
 def _check_dict(ctx: ModuleContext, d: ast.Dict) -> None:

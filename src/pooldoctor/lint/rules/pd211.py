@@ -13,15 +13,22 @@ from ..context import FuncNode, ModuleContext, walk_shallow
 from ..resources import classify
 
 CODE = "PD211"
-_DEPENDENCY_NAME = re.compile(r"^(a?get_)?\w*(db|session|conn|connection|database|cursor)\w*$",
+# get_db, get_session, get_async_session, get_db_conn: the noun ends the name (not
+# get_user_records, get_cursor_rows: plain functions returning rows)
+_DEPENDENCY_NAME = re.compile(r"^a?get_(\w+_)?(db|session|conn|connection|database)$",
                               re.IGNORECASE)
 
 
 def _generators(ctx: ModuleContext) -> dict[str, FuncNode]:
     """Module generator functions that clean up after their yield or yield a resource."""
+    cached = ctx.cache.get("generators")
+    if cached is not None:
+        return cached  # type: ignore[return-value]
     found: dict[str, FuncNode] = {}
+    ctx.cache["generators"] = found
     for stmt in ctx.tree.body:
-        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                or id(stmt) not in ctx.yielding:
             continue
         has_yield = cleanup = False
         for node in walk_shallow(stmt.body):
@@ -65,8 +72,15 @@ def check(ctx: ModuleContext) -> None:
 def _is_dependency(ctx: ModuleContext, name: str, gens: dict[str, FuncNode]) -> bool:
     if name in gens:
         return True
-    if name in ctx.aliases:  # imported: judge by the conventional name
-        return bool(_DEPENDENCY_NAME.match(name))
+    ext = ctx.external
+    if ext is not None:
+        if name in ext.generators:
+            return True
+        if name in ext.plain or name in ext.factories or name in ext.closers:
+            return False  # a function of the run that is not a generator
+    if name in ctx.aliases:  # imported from outside the run: judge by the conventional name
+        origin = ctx.aliases[name].rsplit(".", 1)[-1]
+        return bool(_DEPENDENCY_NAME.match(name) or _DEPENDENCY_NAME.match(origin))
     return False
 
 
