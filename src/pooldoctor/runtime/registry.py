@@ -8,6 +8,7 @@ DB-API drivers (:mod:`.dbapi`). ``install()`` imports none of these libraries it
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from types import ModuleType
 from typing import Any
@@ -85,4 +86,5 @@ def pool_infos() -> list[dict[str, Any]]:
     if sa is not None:
         infos += sa.all_infos()
     infos.sort(key=lambda i: i.started)
-    return [i.to_dict() for i in infos]
+    pids = [os.getpid()]  # merge_pools counts processes by pid, not by pool or engine
+    return [{**i.to_dict(), "pids": pids} for i in infos]
