@@ -23,12 +23,19 @@ from ...findings import Finding
 from ...guard import GUARD
 from ...ledger import CHECKOUT, CONNECTION, Hold, current_task_name
 from ...sites import capture, format_stack, site_of
+from .. import hotpath as _hotpath
 from ..holders import add_to_error, holders_lines, holders_summary
 from ..server_ids import server_id
 
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
 _modules = sys.modules
+_getframe = sys._getframe
+_perf_counter = time.perf_counter
+_fast_checkin = _hotpath.checkin  # the SQLAlchemy path's checkin (C when built): same ledger
+# the C stack walker when built (None: a frame not judged yet; capture() then judges it)
+_user_stack: Callable[[Any, int], Any] = (
+    _hotpath._c.user_stack if _hotpath._c is not None else _hotpath.user_stack_py)
 _on_collected = GUARD.on_collected  # the guard is one object for the process's life
 _next_id = GUARD.ledger.next_id
 
@@ -187,21 +194,27 @@ def live_hold(obj: Any) -> Hold | None:
 def checkout(st: PoolStats, obj: Any, conn: Any = None, skip: int = 1) -> Hold | None:
     """``obj`` was checked out of ``st``'s pool by the user's code (``conn``: the driver
     connection behind it, for the server id); a second checkout of a held object keeps the
-    first hold. None: not guarded (no user frame on the stack, or the guard is off)."""
+    first hold. None: not guarded (no user frame on the stack, or the guard is off).
+
+    The stack is taken by the C walker when it is built and every frame's file is judged
+    already (the SQLAlchemy path's ``user_stack``), else by :func:`capture`."""
     g = GUARD
     if not g.active:
         return None
     try:
-        old = _objs.get(id(obj))
+        key = id(obj)
+        old = _objs.get(key)
         if old is not None and not old.ended and old() is obj:
             return old
-        frames = capture(skip + 1, g.depth)
-        if not frames:
-            return None
+        depth = g.depth
+        frames = _user_stack(_getframe(skip + 1), depth)
+        if frames is None:
+            frames = capture(skip + 1, depth)
+            if not frames:
+                return None
         h = Hold(obj, _on_collected)
-        h.id = _next_id()
-        h.kind = CHECKOUT
-        h.pool = st
+        h.id = hid = _next_id()
+        h.pool = st  # kind: CHECKOUT, the class default (no per-hold __dict__)
         h.frames = frames
         h.since = _monotonic()
         h.thread_id = _get_ident()
@@ -212,12 +225,13 @@ def checkout(st: PoolStats, obj: Any, conn: Any = None, skip: int = 1) -> Hold |
         aio = _modules.get("asyncio")
         if aio is not None and aio._get_running_loop() is not None:
             h.task = current_task_name()
-        _objs[id(obj)] = h
+        _objs[key] = h
         holds = st.holds
-        holds[h.id] = h
+        holds[hid] = h
         next(st.checkout_counter)
-        if len(holds) > st.peak_checked_out:
-            st.peak_checked_out = len(holds)
+        n = len(holds)
+        if n > st.peak_checked_out:
+            st.peak_checked_out = n
         if g.observers:
             g.observe("on_checkout", st, h)
         return h
@@ -232,10 +246,13 @@ def checkin(obj: Any) -> None:
         h = _objs.pop(id(obj), None)
         if h is None:
             return
-        if h() is not obj:
-            if h() is not None:  # another live object's entry (ids are reused): keep it
+        held = h()
+        if held is not obj:
+            if held is not None:  # another live object's entry (ids are reused): keep it
                 _objs[id(obj)] = h
             return  # a collected object's: the garbage collector's path reports it
+        if h.kind is CHECKOUT and _fast_checkin(h):
+            return  # ended (C or Python twin): nothing to report, no observer to tell
         if GUARD.observers and h.kind == CHECKOUT:
             GUARD.observe("on_checkin", h.pool, h, _monotonic() - h.since)
         GUARD.release(h)
@@ -272,19 +289,17 @@ def begin(pool: Any, stats: Callable[[Any], PoolStats]) -> tuple[PoolStats, floa
 
 def wait_begins(st: PoolStats) -> float:
     """A checkout may wait: count it as waiting; returns when it began."""
-    with st.lock:
-        st.waiting += 1
-    return time.perf_counter()
+    st.waiting += 1  # one load-add-store: no thread switch inside (as the ledger's sums)
+    return _perf_counter()
 
 
 def waited(st: PoolStats, t0: float, timed_out: bool = False, skip: int = 1) -> None:
     """The checkout begun (waiting) at ``t0`` is over: PD109 when it waited past the
     threshold (a timeout is told by PD103 instead)."""
     try:
-        seconds = time.perf_counter() - t0
-        with st.lock:
-            st.waiting -= 1
-            st.wait_s_total += seconds
+        seconds = _perf_counter() - t0
+        st.waiting -= 1  # as in wait_begins: no lock on the path of every checkout
+        st.wait_s_total += seconds
         g = GUARD
         if g.observers:
             g.observe("on_wait", st, seconds)
