@@ -49,10 +49,12 @@ class PoolStats:
     """
 
     def __init__(self, pool: Any, library: str, figures: Figures | None, fate: str,
-                 name: str | None = None) -> None:
+                 name: str | None = None, tag: str | None = None) -> None:
         self.library = library
         self.url: str | None = None
-        self.name = name
+        self.name = name  # given by the user: the metrics' pool name
+        self.tag = tag  # the library's own default name: the label's, not the metrics'
+
         self.pool_class = type(pool).__name__
         self.pool_ref: Callable[[], Any] = _none
         self.figures = figures
@@ -81,7 +83,7 @@ class PoolStats:
 
     @property
     def label(self) -> str:
-        return f"{self.library}:{self.name or f'{self.pool_class}@{id(self):x}'}"
+        return f"{self.library}:{self.name or self.tag or f'{self.pool_class}@{id(self):x}'}"
 
     def pool(self) -> Any:
         return self.pool_ref()
@@ -134,12 +136,28 @@ def _none() -> None:
     return None
 
 
+def url_of(scheme: str, host: Any, port: Any, database: Any) -> str | None:
+    """A URL naming a pool's server and database (no user, no password: it is shown in
+    reports and is the metrics' default pool name ``server.address:server.port/db.namespace``)."""
+    if host is not None and not isinstance(host, str):
+        return None
+    h = host or "localhost"
+    if ":" in h and not h.startswith("["):
+        h = f"[{h}]"  # IPv6
+    if h.startswith("/"):  # a Unix socket directory
+        h = "localhost"
+    p = f":{int(port)}" if isinstance(port, (int, str)) and str(port).isdigit() else ""
+    return f"{scheme}://{h}{p}/{database or ''}"
+
+
 def stats_of(pool: Any, library: str, figures: Figures | None = None, fate: str = "",
              name: str | None = None, anchor: Any = None,
-             resolve: Callable[[Any], Any] | None = None) -> PoolStats:
+             resolve: Callable[[Any], Any] | None = None,
+             address: Callable[[Any], str | None] | None = None,
+             tag: str | None = None) -> PoolStats:
     """The stats of ``pool`` (created at its first sight). A pool that takes no weak
     reference (asyncpg's) names an ``anchor`` that lives as long as it does, and how to
-    ``resolve`` the pool from the anchor."""
+    ``resolve`` the pool from the anchor. ``address``: the pool's :func:`url_of`, asked once."""
     d = getattr(pool, "__dict__", None)
     st = d.get(STATS) if d is not None else _pools.get(id(pool))
     if st is not None and st.pool_ref() is pool:
@@ -148,7 +166,12 @@ def stats_of(pool: Any, library: str, figures: Figures | None = None, fate: str 
         st = _pools.get(id(pool))
         if st is not None and st.pool_ref() is pool:
             return st
-        st = PoolStats(pool, library, figures, fate, name)
+        st = PoolStats(pool, library, figures, fate, name, tag)
+        if address is not None:
+            try:
+                st.url = address(pool)
+            except Exception:
+                GUARD.internal_error(f"{library} address")
         key = id(pool)
         ref = weakref.ref(pool if anchor is None else anchor,
                           lambda _: _pools.pop(key, None))
@@ -175,6 +198,12 @@ def pool_infos() -> list[dict[str, Any]]:
     with _lock:
         stats = list(_all)
     return [s.to_dict() for s in stats]
+
+
+def stats_for_pool(pool: Any) -> PoolStats | None:
+    """The stats of a pool of an adapter's library (None: never seen by the guard)."""
+    st = _pools.get(id(pool))
+    return st if st is not None and st.pool_ref() is pool else None
 
 
 def all_stats() -> list[PoolStats]:
