@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pooldoctor.server.model import ACTIVE, IDLE, IDLE_TXN, ServerConn, Snapshot
-from pooldoctor.server.probe import open_probe
+from pooldoctor.server.probes import open_probe
 from pooldoctor.server.render import render_snapshot
 
 MYSQL = "mysql+pymysql://root@127.0.0.1:3306/test"

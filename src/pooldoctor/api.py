@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -26,13 +27,16 @@ def instrument(
     exit_check: bool = True,
     on_finding: Callable[[Finding], None] | None = None,
     events_path: str | None = None,
+    tag_sql: bool = False,
 ) -> None:
     """Install the runtime guard.
 
     With ``engine`` (an ``Engine`` or ``AsyncEngine``), guard that engine; with none, guard
     every engine of the process, including engines created later, and (``drivers=True``) the
     ``connect()`` of every importable DB-API driver. Options apply to the whole process; calling
-    again replaces them. Thresholds are in seconds.
+    again replaces them. Thresholds are in seconds. ``tag_sql`` appends a sqlcommenter comment
+    (host, pid, pool, checkout site) to every statement of the guarded engines, so the server
+    watch attributes connections from any host (see docs/server.md, "A fleet").
     """
     options = Options(
         leak_threshold=leak_threshold,
@@ -59,12 +63,25 @@ def instrument(
 
         sa.set_repair_mode(options.fork_safety == "repair")
         sa.install_engine(engine, name=name)
+    set_tag_sql(tag_sql)
     try:  # publish holds for the server watch's attribution (runtime/publish.py)
         from .runtime import publish
 
         publish.install(GUARD)
     except Exception:
         GUARD.internal_error("publish install")
+
+
+def set_tag_sql(on: bool) -> None:
+    """Turn statement tags on or off for every guarded engine (runtime/sqltags.py) and raw
+    connection (runtime/rawtags.py); engines guarded later are tagged as they come."""
+    from .runtime import sqltags  # imports no SQLAlchemy
+
+    if on:
+        sa = sys.modules.get("pooldoctor.runtime.sqlalchemy")  # wired only once imported
+        sqltags.enable(sa.guarded_dialects() if sa is not None else ())
+    elif sqltags.enabled:
+        sqltags.disable()
 
 
 def uninstrument() -> None:

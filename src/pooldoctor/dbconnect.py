@@ -5,7 +5,13 @@ Used by the server watch, the advisor and the dashboard. Errors never hold the p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from .urls import BadURL, mask_text, mask_url, parse_url
@@ -27,6 +33,32 @@ class ServerConnection:
     engine: Any
     backend: str  # "postgresql" | "mysql" | "sqlite" | ...
     url: str  # masked
+    timeout: float = 5.0  # seconds each query may take, network included
+    timed_out: bool = field(default=False, repr=False)
+
+    @contextmanager
+    def bounded(self) -> Iterator[None]:
+        """Run the block's queries within ``timeout`` (see :func:`deadline`); past it,
+        :class:`ServerError` says the server did not answer."""
+        if self.timed_out:  # the socket was shut down: nothing more can be asked
+            raise ServerError(self._no_answer())
+        try:
+            fd = driver_fileno(self.conn.connection.dbapi_connection)
+        except Exception:  # invalidated: the query will say so
+            fd = None
+        with deadline(fd, self.timeout) as fired:
+            try:
+                yield
+            except Exception:
+                if fired.is_set():
+                    self.timed_out = True
+                    raise ServerError(self._no_answer()) from None
+                raise
+        if fired.is_set():
+            self.timed_out = True
+
+    def _no_answer(self) -> str:
+        return f"no answer from {self.url} within {self.timeout:g} s (--timeout)"
 
     def close(self) -> None:
         try:
@@ -51,26 +83,113 @@ def connect(url: str, *, timeout: float = 5.0, autocommit: bool = True) -> Serve
     backend = u.get_backend_name()
     if u.port is not None and not 0 < u.port < 65536:
         raise BadURL(f"bad database url {masked!r}: port {u.port} is out of range 1-65535")
-    connect_args: dict[str, Any] = {}
-    if backend in ("postgresql", "mysql", "mariadb"):
-        connect_args["connect_timeout"] = max(1, int(timeout))
     try:
+        connect_args = timeout_args(u.get_dialect().driver, timeout)
         engine = sa.create_engine(u, poolclass=NullPool, connect_args=connect_args)
     except (ImportError, sa.exc.NoSuchModuleError) as e:
         raise BadURL(_missing_driver(u, e)) from None
     except sa.exc.ArgumentError as e:
         raise BadURL(f"bad database url {masked!r}: {mask_text(str(e))}") from None
+    with ExitStack() as bounds:
+        fired: list[threading.Event] = []
+
+        def on_connect(dbapi_conn: Any, record: Any) -> None:
+            # the driver's handshake is bounded by its own timeouts; SQLAlchemy's first
+            # queries (version, settings) run before connect() returns: bound them here
+            fired.append(bounds.enter_context(deadline(driver_fileno(dbapi_conn), timeout)))
+
+        sa.event.listen(engine, "connect", on_connect, insert=True)
+        t0 = time.monotonic()
+        try:
+            conn = engine.connect()
+            if autocommit and backend != "sqlite":
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        except Exception as e:
+            engine.dispose()
+            if any(f.is_set() for f in fired) or time.monotonic() - t0 >= timeout:
+                raise ServerError(f"cannot connect to {masked}: no answer within "
+                                  f"{timeout:g} s (--timeout)") from None
+            if isinstance(e, sa.exc.DBAPIError):
+                raise ServerError(f"cannot connect to {masked}: {describe_db_error(e)}"
+                                  ) from None
+            # driver errors that escape SQLAlchemy's wrapping
+            raise ServerError(f"cannot connect to {masked}: {mask_text(_first_line(e))}"
+                              ) from None
+        finally:
+            sa.event.remove(engine, "connect", on_connect)
+        late = any(f.is_set() for f in fired)  # fired just as connect() returned
+    return ServerConnection(conn, engine, "mysql" if backend == "mariadb" else backend, masked,
+                            timeout=timeout, timed_out=late)
+
+
+def timeout_args(driver: str, timeout: float) -> dict[str, Any]:
+    """Connect arguments that bound every network step of the driver named ``driver``.
+
+    PyMySQL and mysqlclient read the server's greeting with the *read* timeout (the connect
+    timeout covers only the TCP connect): without it a port where something that is not MySQL
+    listens hangs forever. libpq's ``connect_timeout`` covers the whole start-up (whole seconds;
+    it has no read timeout: :meth:`ServerConnection.bounded` covers queries).
+    """
+    whole = max(2, math.ceil(timeout))  # libpq's minimum is 2 s
+    if driver == "pymysql":
+        return {"connect_timeout": timeout, "read_timeout": timeout, "write_timeout": timeout}
+    if driver == "mysqldb":  # libmysqlclient: whole seconds
+        secs = max(1, math.ceil(timeout))
+        return {"connect_timeout": secs, "read_timeout": secs, "write_timeout": secs}
+    if driver in ("psycopg", "psycopg2"):
+        return {"connect_timeout": whole}
+    if driver == "mysqlconnector":
+        return {"connection_timeout": whole}
+    return {}
+
+
+@contextmanager
+def deadline(fd: int | None, timeout: float) -> Iterator[threading.Event]:
+    """Bound the block's network steps on socket ``fd`` to ``timeout`` seconds.
+
+    Past it the socket is shut down, so a driver blocked reading it (libpq has no read
+    timeout: a server that accepted and went silent would hold it forever) gets an error at
+    once; the event yielded is set then, to tell that error from others.
+    """
+    fired = threading.Event()
+
+    def expire() -> None:
+        fired.set()
+        if fd is not None:
+            shutdown_fd(fd)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
     try:
-        conn = engine.connect()
-        if autocommit and backend != "sqlite":
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-    except sa.exc.DBAPIError as e:
-        engine.dispose()
-        raise ServerError(f"cannot connect to {masked}: {describe_db_error(e)}") from None
-    except Exception as e:  # driver errors that escape SQLAlchemy's wrapping
-        engine.dispose()
-        raise ServerError(f"cannot connect to {masked}: {mask_text(_first_line(e))}") from None
-    return ServerConnection(conn, engine, "mysql" if backend == "mariadb" else backend, masked)
+        yield fired
+    finally:
+        timer.cancel()
+
+
+def driver_fileno(raw: Any) -> int | None:
+    """The socket of a driver connection, when it can be found."""
+    try:
+        sock = getattr(raw, "_sock", None)  # PyMySQL
+        if sock is not None:
+            return int(sock.fileno())
+        return int(raw.fileno())  # psycopg, psycopg2, mysqlclient
+    except Exception:
+        return None
+
+
+def shutdown_fd(fd: int) -> None:
+    """Shut a socket down by its file descriptor: a read blocked on it returns at once."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.detach()  # the driver still owns the descriptor
 
 
 def _missing_driver(u: Any, e: BaseException) -> str:
@@ -111,5 +230,6 @@ def is_permission_error(e: Any) -> bool:
     return bool(args) and args[0] in (1044, 1045, 1142, 1143, 1227)
 
 
-__all__ = ["BadURL", "ServerConnection", "ServerError", "connect", "describe_db_error",
-           "is_permission_error"]
+__all__ = ["BadURL", "ServerConnection", "ServerError", "connect", "deadline",
+           "describe_db_error", "driver_fileno", "is_permission_error", "shutdown_fd",
+           "timeout_args"]

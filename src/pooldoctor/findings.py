@@ -161,12 +161,18 @@ class Site:
         return text
 
 
+CWD_ENV = "POOLDOCTOR_CWD"  # `pooldoctor run` sets it: sites read from where the user is
+
+
 def shorten_path(path: str) -> str:
+    """``path`` relative to the working directory (``$POOLDOCTOR_CWD`` under `pooldoctor
+    run`) when inside it, else as it is (also when the working directory is gone)."""
     import os
 
     try:
-        rel = os.path.relpath(path)
-    except ValueError:
+        base = os.environ.get(CWD_ENV)
+        rel = os.path.relpath(path, base) if base else os.path.relpath(path)
+    except (ValueError, OSError):  # another drive; the working directory was removed
         return path
     return path if rel.startswith("..") else rel
 

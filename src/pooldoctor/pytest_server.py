@@ -34,6 +34,7 @@ from .urls import BadURL, mask_url, parse_url
 
 SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql",
                 "mariadb": "mariadb+pymysql"}
+TIMEOUT_S = 5.0  # every network step of the probe connection (connect, each query)
 GRACE_S = 2.0  # a closed connection may linger on the server for a moment; poll this long
 POLL_S = 0.05
 
@@ -70,7 +71,7 @@ class ServerCounter:
         """Connect (raises ``pytest.UsageError`` with one masked line on failure)."""
         import sqlalchemy as sa
 
-        from .dbconnect import describe_db_error
+        from .dbconnect import describe_db_error, timeout_args
 
         try:
             u = parse_url(url)
@@ -87,7 +88,8 @@ class ServerCounter:
             engine = sa.create_engine(u, poolclass=sa.pool.NullPool)
             dialect = engine.dialect
             cargs, cparams = dialect.create_connect_args(u)
-            cparams.setdefault("connect_timeout", 5)
+            for key, value in timeout_args(dialect.driver, TIMEOUT_S).items():
+                cparams.setdefault(key, value)
             raw = dialect.connect(*cargs, **cparams)  # no pool, no events: the guard won't see it
             engine.dispose()
         except ImportError as e:
@@ -102,8 +104,13 @@ class ServerCounter:
             raw.autocommit = True
         else:
             raw.autocommit(True)
-        return cls(raw, "mysql" if backend == "mariadb" else backend, masked, u.host,
-                   u.port or (5432 if backend == "postgresql" else 3306))
+        try:
+            return cls(raw, "mysql" if backend == "mariadb" else backend, masked, u.host,
+                       u.port or (5432 if backend == "postgresql" else 3306))
+        except Exception as e:
+            raw.close()
+            raise pytest.UsageError(
+                f"--pooldoctor-server: cannot use {masked}: {describe_db_error(e)}") from None
 
     def close(self) -> None:
         try:
@@ -112,12 +119,21 @@ class ServerCounter:
             pass
 
     def _query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        cur = self.raw.cursor()
-        try:
-            cur.execute(sql, params)
-            return list(cur.fetchall())
-        finally:
-            cur.close()
+        from .dbconnect import ServerError, deadline, driver_fileno
+
+        with deadline(driver_fileno(self.raw), TIMEOUT_S) as fired:
+            try:
+                cur = self.raw.cursor()
+                try:
+                    cur.execute(sql, params)
+                    return list(cur.fetchall())
+                finally:
+                    cur.close()
+            except Exception:
+                if fired.is_set():
+                    raise ServerError(f"no answer from {self.url} within {TIMEOUT_S:g} s"
+                                      ) from None
+                raise
 
     # ------------------------------------------------------------------ counting
 

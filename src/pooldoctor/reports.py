@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .findings import CATALOGUE, Finding, merge_findings
+from .findings import CATALOGUE, Finding, Site, merge_findings, shorten_path
 from .urls import mask_text
 
 SCHEMA = "pooldoctor.report/1"
@@ -83,26 +83,59 @@ class Report:
 
 
 def merge_pools(pools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Merge pool figures from several processes by (url, pool_class, name)."""
+    """Merge pool figures by (url, pool_class, name).
+
+    ``processes`` counts distinct pids (several engines for one URL in one process are one
+    process); entries without ``pids`` (older reports) count as their ``processes`` or 1.
+    """
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    pids: dict[tuple[Any, ...], set[int]] = {}
+    unknown: dict[tuple[Any, ...], int] = {}
     for p in pools:
         key = (p.get("url"), p.get("pool_class"), p.get("name"))
+        known = {int(x) for x in p.get("pids") or () if isinstance(x, int)}
+        pids.setdefault(key, set()).update(known)
+        if not known:
+            unknown[key] = unknown.get(key, 0) + int(p.get("processes") or 1)
         if key not in merged:
             merged[key] = dict(p)
-            merged[key]["processes"] = p.get("processes", 1)  # already merged: keep its count
             continue
         m = merged[key]
-        m["processes"] = m.get("processes", 1) + p.get("processes", 1)
         for k in ("checkouts", "timeouts", "waits", "connects", "gc_reclaimed", "hold_ms_total"):
             if k in p:
                 m[k] = m.get(k, 0) + p[k]
         for k in ("peak_checked_out", "max_wait_ms", "observed_s"):
             if k in p:
                 m[k] = max(m.get(k, 0), p[k])
+    for key, m in merged.items():
+        m["processes"] = len(pids[key]) + unknown.get(key, 0)
+        if pids[key]:
+            m["pids"] = sorted(pids[key])
     return list(merged.values())
 
 
 # ----------------------------------------------------------------------------- text rendering
+
+_PATH_AT_LINE = r"(?<![^\s(\[\"'])([^\s\"'(),;\[\]]+):{line}(?!\d)"
+
+
+def one_site_form(message: str, site: Site) -> str:
+    """``message`` with its mention of ``site`` written as the ``at`` line writes it.
+
+    A message is written where the finding happens, relative to that process's working
+    directory (or absolute when outside it); the report may be read from another directory
+    (``pooldoctor run`` of a program that changes directory, the demo, a merged report).
+    """
+    import re
+
+    def same(m: re.Match[str]) -> str:
+        text = os.path.normpath(m.group(1))
+        file = os.path.normpath(site.file)
+        if text == file or (not text.startswith("..") and file.endswith(os.sep + text)):
+            return f"{shorten_path(site.file)}:{site.line}"
+        return m.group(0)
+
+    return re.sub(_PATH_AT_LINE.format(line=site.line), same, message)
 
 
 def use_color(stream: IO[str] | None = None) -> bool:
@@ -134,7 +167,8 @@ def render_text(report: Report, color: bool | None = None, stacks: bool = True) 
     findings = sorted(report.findings,
                       key=lambda f: (_SEVERITY_ORDER.get(f.severity, 9), f.code, f.first_seen))
     for f in findings:
-        head = f"{_paint(f.code, f.severity, color)} {f.severity:<7} {f.message}"
+        message = one_site_form(f.message, f.site) if f.site is not None else f.message
+        head = f"{_paint(f.code, f.severity, color)} {f.severity:<7} {message}"
         if f.count > 1:
             head += _paint(f"  (x{f.count})", "bold", color)
         lines.append(head)

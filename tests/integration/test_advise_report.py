@@ -94,3 +94,54 @@ def test_advise_from_a_real_report(capsys: pytest.CaptureFixture[str], guard: ob
     assert m["observed_s"] == pool["observed_s"] > 0
     assert "Little's law" in advice["recommended"]["basis"]
     assert any("saturated" in r for r in advice["recommended"]["reasons"])
+
+
+ENGINES_PROGRAM = """
+import os, sys
+import sqlalchemy as sa
+
+url = sys.argv[1]
+engines = [sa.create_engine(url) for _ in range(4)]  # engine per call: one process
+for e in engines:
+    with e.connect() as c:
+        c.exec_driver_sql("SELECT 1")
+if sys.argv[2] == "fork":  # and a real second process, with engines of its own
+    pid = os.fork()
+    if pid == 0:
+        for e in engines:
+            e.dispose(close=False)
+            with e.connect() as c:
+                c.exec_driver_sql("SELECT 1")
+        sys.exit(0)  # exit handlers run: the child's guard writes its pools
+    os.waitpid(pid, 0)
+for e in engines:
+    e.dispose()
+"""
+
+
+@pytest.mark.parametrize(("mode", "processes"), [("one", 1), ("fork", 2)])
+def test_engines_of_one_process_are_one_process(capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Path, pg_url: str, mode: str,
+                                                processes: int) -> None:
+    import subprocess
+    import sys
+
+    program = tmp_path / "engines.py"
+    program.write_text(ENGINES_PROGRAM)
+    report = tmp_path / "r.json"
+    p = subprocess.run([sys.executable, "-m", "pooldoctor", "run", "--report", str(report),
+                        "--", sys.executable, str(program), pg_url, mode],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 0, p.stderr
+    (pool,) = json.loads(report.read_text())["pools"]
+    assert pool["processes"] == processes and len(pool["pids"]) == processes
+    if processes == 1:
+        assert pool["checkouts"] == 4
+
+    code, out, err = run(capsys, pg_url, "--from-report", str(report), "--format", "json")
+    assert code in (0, 1), err
+    workers = json.loads(out)["advice"]["app"].get("workers")
+    if processes == 1:
+        assert workers is None or workers["value"] == 1, workers
+    else:
+        assert workers == {"value": 2, "source": "report"}

@@ -307,3 +307,25 @@ def test_server_view_reports_an_unreachable_server(runtime_dir: str) -> None:
             assert client.get("/api/state").status_code == 200
     finally:
         dash.close()
+
+
+def test_wait_histogram_includes_checkouts_that_timed_out(
+        local: tuple[TestClient, Dashboard], sqlite_url: str) -> None:
+    client, _ = local
+    engine = sa.create_engine(sqlite_url, poolclass=sa.pool.QueuePool, pool_size=1,
+                              max_overflow=0, pool_timeout=0.3)
+    try:
+        held = engine.connect()
+        try:
+            with pytest.raises(sa.exc.TimeoutError):
+                engine.connect()
+        finally:
+            held.close()
+        row = pool_row(client.get("/api/pools").json(), engine)
+        wait = row["wait_s"]
+        assert row["timeouts"] == 1 and wait["timed_out"] == 1
+        assert wait["count"] == sum(wait["counts"]) == 2  # the one that got its connection, too
+        # the longest wait (the timed-out one) is in the sum; both are rounded, to µs
+        assert wait["sum"] >= 0.3 and wait["sum"] * 1000 >= row["max_wait_ms"] - 0.002 > 0
+    finally:
+        engine.dispose()

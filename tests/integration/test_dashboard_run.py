@@ -90,16 +90,40 @@ def test_run_serves_the_programs_pools_and_holds(tmp_path: Path, sqlite_url: str
     finally:
         code, err = finish(tmp_path, p)
     assert code == 0, err
-    assert "dashboard" not in err
+    # the URL, once (the program is one process), like `pooldoctor dashboard` prints it
+    assert err.count(f"pooldoctor: dashboard on http://127.0.0.1:{port}/ (pid ") == 1, err
 
 
-def test_run_skips_the_dashboard_quietly_when_the_port_is_taken(tmp_path: Path,
-                                                                sqlite_url: str) -> None:
+def _run_marker(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """`pooldoctor run OPTIONS -- python -c <touch a marker>`: did the program run?"""
+    marker = tmp_path / "ran"
+    return subprocess.run([sys.executable, "-m", "pooldoctor", "run", *options, "--",
+                           sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env=_env(tmp_path))
+
+
+@pytest.mark.parametrize("option", ["--dashboard", "--metrics-port"])
+def test_run_refuses_a_taken_port_before_the_program_starts(tmp_path: Path,
+                                                             option: str) -> None:
+    if option == "--metrics-port":
+        pytest.importorskip("prometheus_client")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        p = start(tmp_path, sqlite_url, port)
-        code, err = finish(tmp_path, p)
-    assert code == 0, err
-    assert "Traceback" not in err and "dashboard" not in err
+        r = _run_marker(tmp_path, option, str(port))
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"pooldoctor: error: {option} {port}: cannot listen on 127.0.0.1:{port}: "
+        "address already in use"]
+    assert not (tmp_path / "ran").exists()  # it did not run blind
+
+
+def test_run_dashboard_and_metrics_on_one_port_is_a_usage_error(tmp_path: Path) -> None:
+    port = free_port()
+    r = _run_marker(tmp_path, "--dashboard", str(port), "--metrics-port", str(port))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"pooldoctor: error: --dashboard and --metrics-port cannot both use port {port}"]
+    assert not (tmp_path / "ran").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -293,6 +294,8 @@ def test_pymysql_gets_a_program_name(quiet_guard: object, mysql_url: str) -> Non
     try:
         assert conn._connect_attrs["program_name"] == process_tag()
         assert mine._connect_attrs["program_name"] == "mine"
+        assert conn._connect_attrs["pd_host"] == socket.gethostname()
+        assert conn._connect_attrs["pd_pid"] == str(os.getpid())
     finally:
         conn.close()
         mine.close()

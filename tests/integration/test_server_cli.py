@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from pooldoctor.server.attribution import load
-from pooldoctor.server.probe import open_probe
+from pooldoctor.server.probes import open_probe
 from pooldoctor.server.watch import Thresholds, Watcher
 
 from .test_server_probe import (
@@ -359,7 +359,7 @@ def test_snapshot_shows_the_holding_site_of_a_guarded_process(
     assert h["site"]["line"] == line and h["site"]["file"].endswith("holder_prog.py")
     assert h["verified"] is server_url.startswith("postgresql")  # tag visible on PostgreSQL
     if server_url.startswith("postgresql"):
-        assert conns[0]["application"].startswith(f"pooldoctor:{proc.pid}:")
+        assert conns[0]["application"].startswith(f"pooldoctor:{proc.pid}@")
     r = cli("snapshot", server_url, "--runtime-dir", str(rundir), "--filter", f"id={sid}")
     assert f"holder_prog.py:{line}" in r.stdout
     # kill by holding site (dry run): exactly that connection

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from pooldoctor.server.filters import ConnFilter
 from pooldoctor.server.kill import targets, terminate
 from pooldoctor.server.model import ACTIVE, HIDDEN, IDLE, IDLE_TXN, Snapshot
-from pooldoctor.server.probe import Probe, open_probe
+from pooldoctor.server.probe import Probe
+from pooldoctor.server.probes import open_probe
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 

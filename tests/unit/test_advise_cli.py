@@ -189,3 +189,20 @@ def test_code_pages(capsys: pytest.CaptureFixture[str], code: str) -> None:
     headings = [line for line in page.splitlines() if line.startswith("## ")]
     assert headings == ["## What it means", "## Why it hurts", "## Example", "## Fix",
                         "## Known false positives"]
+
+
+def test_advise_with_no_input_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys)
+    assert code == 2 and out == ""
+    assert err == ("pooldoctor: error: advise needs something to check: a server URL, "
+                   "--from-report FILE, --from-source PATH or pool settings "
+                   "(see pooldoctor advise --help)\n")
+
+
+def test_one_is_singular(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--max-connections", "10", "--used-by-others", "1",
+                         "--pool-size", "1", "--max-overflow", "0")
+    assert code == 0, out + err
+    assert "1 connection open right now is counted as used by others" in out
+    assert "  1 connection per process, 1 for 1 process" in out
+    assert "1 connections" not in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -119,3 +120,45 @@ def test_capture_starts_at_the_first_user_frame() -> None:
     assert site is not None
     assert site.file == __file__
     assert site.function == "_user_function"
+
+
+def test_merge_pools_counts_processes_by_pid() -> None:
+    from pooldoctor.reports import merge_pools
+
+    one = {"url": "u", "pool_class": "QueuePool", "checkouts": 1}
+    merged = merge_pools([{**one, "pids": [7]}, {**one, "pids": [7]}, {**one, "pids": [9]}])
+    assert [(m["processes"], m["pids"], m["checkouts"]) for m in merged] == [(2, [7, 9], 3)]
+    # a merged report merged again keeps its count; entries without pids count as before
+    again = merge_pools([*merged, {**one, "processes": 3}])
+    assert [(m["processes"], m["pids"]) for m in again] == [(5, [7, 9])]
+
+
+def test_the_site_is_written_in_one_form(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from pooldoctor.findings import Finding, Site
+    from pooldoctor.reports import Report
+
+    monkeypatch.chdir(tmp_path)
+    site = Site(str(tmp_path / "app" / "db.py"), 42, "load")
+    written = [f"held at {tmp_path}/app/db.py:42 in load",  # absolute: outside its cwd
+               f"held at {str(tmp_path)[1:]}/app/db.py:42 in load",  # relative to "/"
+               "held at app/db.py:42 in load"]  # relative to the same directory
+    for message in written:
+        text = Report([Finding("PD101", message, site=site)]).render_text(color=False)
+        assert text.splitlines()[:2] == ["PD101 warning held at app/db.py:42 in load",
+                                         "    at app/db.py:42 in load"], text
+    other = "held at lib/db.py:42 in load and app/db.py:420"  # not the site: unchanged
+    text = Report([Finding("PD101", other, site=site)]).render_text(color=False)
+    assert text.splitlines()[0] == f"PD101 warning {other}"
+
+
+def test_a_removed_working_directory_never_raises(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from pooldoctor.findings import Site
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    site = Site(str(tmp_path / "app.py"), 3, "f")
+    assert site.short() == f"{tmp_path}/app.py:3 in f"

@@ -154,7 +154,8 @@ def test_attribution_refuses_a_tag_of_another_pid_or_another_server() -> None:
     s = sample()
     s.conns[0].application = "pooldoctor:1111:app.py"
     assert attribute(s, {('host', 4242): _published(4242, 1)}) == 0
-    assert s.conns[0].holder is None
+    h = s.conns[0].holder  # the tag still names its process, with no site
+    assert h is not None and h["pid"] == 1111 and h["site"] is None
     s = sample()
     assert attribute(s, {('host', 4242): _published(4242, 1, server="10.9.9.9:5432")}) == 0
     s = sample()  # no tag visible (MySQL without performance_schema): matched, unverified
@@ -263,3 +264,47 @@ def test_ages_are_also_given_as_timestamps() -> None:
     assert d["state_since"] == "2027-01-15T07:59:40Z"
     assert d["xact_since"] == "2027-01-15T07:59:35Z"
     assert sample().to_dict()["connections"][0]["xact_since"] is None
+
+
+def test_top_layout_drops_columns_in_order_and_never_cuts_the_whole_ones() -> None:
+    from pooldoctor.server.columns import WHOLE, layout
+
+    row = ("3111222", "app_user", "app_db", "worker-" + "x" * 25, "10.0.0.12",
+           "idle in transaction", "3h10m", "42s", "3m05s", "app/db.py:22 in load", "SELECT 1")
+    wide = layout([row], 200, 10_000)
+    assert list(wide) == ["id", "user", "database", "application", "client", "state",
+                          "connected", "in state", "xact", "held at", "query"]
+    assert all(wide[n] >= len(v) for n, v in zip(wide, row))  # all whole
+    for width in (120, 100, 80, 70, 60):
+        cols = layout([row], width, 10_000)
+        kept = [n for n in WHOLE if n in cols]
+        assert all(cols[n] >= len(row[i]) for i, n in enumerate(wide) if n in kept)
+        assert sum(cols.values()) + len(cols) - 1 <= width, (width, cols)
+    assert "database" not in layout([row], 100, 10_000)  # the first to go
+    assert list(layout([row], 70, 10_000)) == ["id", "state", "in state", "xact", "held at"]
+    assert list(layout([row], 60, 10_000)) == ["id", "state", "in state", "held at"]
+
+
+def test_the_probe_base_does_not_import_its_concrete_probes() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, pooldoctor.server.probe; "
+            "print(sorted(m for m in sys.modules if m.startswith('pooldoctor.server.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert "pooldoctor.server.postgres" not in out and "pooldoctor.server.mysql" not in out
+    import ast
+    import inspect
+
+    import pooldoctor.server.probe as base
+
+    imported = {(n.module or "") for n in ast.walk(ast.parse(inspect.getsource(base)))
+                if isinstance(n, ast.ImportFrom)}  # function-level imports too
+    assert not imported & {"postgres", "mysql", "pooldoctor.server.postgres",
+                           "pooldoctor.server.mysql"}, imported
+    from pooldoctor.server.mysql import MySQLProbe
+    from pooldoctor.server.postgres import PostgresProbe
+    from pooldoctor.server.probes import probe_class
+
+    assert probe_class("postgresql") is PostgresProbe and probe_class("mysql") is MySQLProbe

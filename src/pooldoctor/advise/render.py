@@ -106,7 +106,8 @@ def render_advice(advice: Advice, color: bool | None = None) -> str:
     out.append(f"  {r.create_engine_call()}")
     n = advice.config.instances * advice.config.workers
     shape = f"{n} process{'' if n == 1 else 'es'}"
-    line = f"  {r.per_process} connections per process, {r.total} for {shape}"
+    line = (f"  {r.per_process} connection{'' if r.per_process == 1 else 's'} per process, "
+            f"{r.total} for {shape}")
     if r.max_instances is not None:
         w = advice.config.workers
         line += (f"; the server can take {r.max_instances} instance(s) of "

@@ -36,7 +36,8 @@ def read_limits(sc: ServerConnection) -> ServerLimits:
 
 
 def _rows(sc: ServerConnection, sql: str) -> list[Any]:
-    return list(sc.conn.exec_driver_sql(sql).all())
+    with sc.bounded():
+        return list(sc.conn.exec_driver_sql(sql).all())
 
 
 def _optional(sc: ServerConnection, limits: ServerLimits, what: str, sql: str) -> list[Any] | None:

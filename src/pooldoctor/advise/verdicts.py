@@ -80,8 +80,10 @@ def evaluate(config: PoolConfig, limits: ServerLimits | None = None,
         notes.append("no server limits: give the server URL, or --max-connections and "
                      "--wait-timeout, to check the totals and pool_recycle")
     elif limits.used_by_others:
-        notes.append(f"{_plural(limits.used_by_others, 'connection')} open right now are counted "
-                     "as used by others; if the application is running, its own are among them")
+        n = limits.used_by_others
+        notes.append(f"{_plural(n, 'connection')} open right now {'is' if n == 1 else 'are'} "
+                     "counted as used by others; if the application is running, its own are "
+                     "among them")
     return Advice(config, limits, measured, allowance, findings, rec, notes)
 
 
@@ -102,7 +104,7 @@ def _check_total(c: PoolConfig, bound: int | None, per: int | None,
     else:
         kind = c.pool_class if c.pool_class in ar.PER_CHECKOUT_POOLS else "pool unbounded"
         shape += f"{c.threads} threads ({kind})"
-    return Finding("PD401", f"{shape} = {tot} connections > {allowance.explanation}",
+    return Finding("PD401", f"{shape} = {_plural(tot, 'connection')} > {allowance.explanation}",
                    site=c.site, details={
                        "instances": c.instances, "workers": c.workers, "per_process": per,
                        "total": tot, "allowed": allowance.allowed, "limit": allowance.limit,
@@ -116,8 +118,9 @@ def _check_concurrency(c: PoolConfig, bound: int | None,
     parts: list[str] = []
     details: dict[str, Any] = {"bound": bound}
     if c.threads is not None and c.threads > bound:
-        parts.append(f"{c.threads} threads per worker share a pool of at most {bound} "
-                     f"connections ({_pool_text(c)}): {c.threads - bound} of them "
+        parts.append(f"{c.threads} threads per worker share a pool of at most "
+                     f"{_plural(bound, 'connection')} ({_pool_text(c)}): "
+                     f"{c.threads - bound} of them "
                      f"wait{'s' if c.threads - bound == 1 else ''} up to "
                      f"pool_timeout {_s(c.pool_timeout)} s when all hold one")
         details["threads"] = c.threads
@@ -217,8 +220,8 @@ def recommend(c: PoolConfig, bound: int | None, per: int | None, allowance: Allo
             size, overflow = 1, 0
         elif size + overflow > budget:
             size, overflow = ar.fit(size, overflow, budget)
-            reasons.append(f"fitted to {budget} connections per process = {allowance.allowed} "
-                           f"allowed / {_plural(processes, 'process')}")
+            reasons.append(f"fitted to {_plural(budget, 'connection')} per process = "
+                           f"{allowance.allowed} allowed / {_plural(processes, 'process')}")
             if peak and size + overflow < peak:
                 reasons.append(f"{peak - size - overflow} of the {peak_from} will wait for a "
                                "connection at peak: run fewer workers or raise the limit")

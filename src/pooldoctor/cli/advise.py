@@ -54,8 +54,9 @@ _POS = click.IntRange(min=1)
               "in seconds (MySQL wait_timeout, PostgreSQL idle_session_timeout); 0 is none.")
 @click.option("--headroom", type=click.FloatRange(min=1.0), default=HEADROOM, show_default=True,
               help="Pool size = measured mean concurrency x headroom.")
-@click.option("--connect-timeout", type=click.FloatRange(min=0.5), default=5.0,
-              show_default=True, help="Seconds to wait for the server.")
+@click.option("--timeout", "--connect-timeout", "connect_timeout",
+              type=click.FloatRange(min=0.5), default=5.0, show_default=True,
+              help="Seconds to wait for the server (connect and each query).")
 @FORMAT_OPTION
 def advise(url: str | None, workers: int | None, threads: int | None, instances: int | None,
            pool_size: int | None, max_overflow: int | None, pool_timeout: float | None,
@@ -72,6 +73,12 @@ def advise(url: str | None, workers: int | None, threads: int | None, instances:
     Exit 0 when safe, 1 with findings (PD401-PD404), 2 for usage, 3 when the server is
     unavailable.
     """
+    given = (url, workers, threads, instances, pool_size, max_overflow, pool_timeout,
+             pool_recycle, pre_ping, pool_class, report_path, pool_pick, source_path,
+             max_connections, reserved, used_by_others, wait_timeout)
+    if all(v is None for v in given):
+        fail("advise needs something to check: a server URL, --from-report FILE, "
+             "--from-source PATH or pool settings (see pooldoctor advise --help)")
     config = PoolConfig()
     measured = None
     notes: list[str] = []

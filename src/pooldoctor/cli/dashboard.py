@@ -47,7 +47,7 @@ def dashboard(port: int, host: str, token: str | None, server_url: str | None,
     probe = None
     if server_url:
         from ..dbconnect import ServerError
-        from ..server.probe import open_probe
+        from ..server.probes import open_probe
 
         try:
             probe = open_probe(server_url, timeout=timeout)

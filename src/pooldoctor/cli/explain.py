@@ -12,7 +12,10 @@ from .common import fail
 @click.argument("codes", nargs=-1)
 @click.option("--list", "list_", is_flag=True, help="List every code with its name.")
 def explain(codes: tuple[str, ...], list_: bool) -> None:
-    """Explain finding CODES (e.g. PD101): what it means, why it hurts, the fix."""
+    """Print the documentation of finding CODES such as PD101.
+
+    What each code means, why it hurts, an example, the fix and known false positives.
+    """
     if list_ or not codes:
         for c in CATALOGUE.values():
             click.echo(f"{c.code}  {c.name:<32} {c.title}")

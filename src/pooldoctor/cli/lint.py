@@ -45,6 +45,9 @@ def lint(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tupl
     from ..lint.discovery import compile_pattern
     from ..lint.formats import render_json, render_sarif, render_text, summary
 
+    if isolated and config_path:
+        fail("--config and --isolated contradict each other (--isolated ignores every "
+             "configuration file)", EXIT_USAGE)
     try:
         config = Config() if isolated else load_config(config_path)
         if select:

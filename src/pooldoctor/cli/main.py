@@ -50,7 +50,8 @@ class LazyGroup(click.Group):
         return cmd
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                             "max_content_width": 120})
 @click.version_option(__version__, prog_name="pooldoctor")
 def cli() -> None:
     """Find, explain and stop database connection leaks."""

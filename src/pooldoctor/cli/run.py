@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..reports import use_color
-from .common import fail
+from .common import EXIT_UNAVAILABLE, fail
 
 FINDINGS_EXIT = 99
 
@@ -47,11 +47,14 @@ FINDINGS_EXIT = 99
               help="Write statements slower than this (with failed ones), beside the sample.")
 @click.option("--dashboard", "dashboard_port", type=click.IntRange(1, 65535), metavar="PORT",
               help="Serve the live dashboard on 127.0.0.1:PORT (see `pooldoctor dashboard`).")
+@click.option("--tag-sql", is_flag=True,
+              help="Append a sqlcommenter tag (host, pid, pool, site) to every statement, so "
+                   "the server watch attributes connections from any host.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run(command: tuple[str, ...], report_path: str | None, fmt: str, fail_on_findings: bool,
         quiet: bool, metrics_port: int | None, audit_log: str | None, audit_params: bool,
         audit_sample: float, audit_slow_ms: float | None, dashboard_port: int | None,
-        **thresholds: Any) -> None:
+        tag_sql: bool, **thresholds: Any) -> None:
     """Run CMD (a script, `python -m ...`, gunicorn, pytest...) under the guard.
 
     The program's exit code is passed through; a summary of the findings goes to stderr.
@@ -62,8 +65,11 @@ def run(command: tuple[str, ...], report_path: str | None, fmt: str, fail_on_fin
         folder = os.path.dirname(os.path.abspath(path)) if path else ""
         if path and not os.path.isdir(folder):  # before the program runs, not after
             fail(f"{option} {path!r}: folder {folder!r} does not exist")
+    _check_ports(metrics_port, dashboard_port)
     options: dict[str, Any] = dict(thresholds)
     options["log"] = not quiet
+    if tag_sql:
+        options["tag_sql"] = True
     extra: dict[str, str] = {}
     if metrics_port:
         extra["POOLDOCTOR_METRICS_PORT"] = str(metrics_port)
@@ -101,3 +107,30 @@ def run(command: tuple[str, ...], report_path: str | None, fmt: str, fail_on_fin
     if fail_on_findings and report.findings and code == 0:
         code = FINDINGS_EXIT
     sys.exit(code)
+
+
+def _check_ports(metrics_port: int | None, dashboard_port: int | None) -> None:
+    """Refuse up front (the program would otherwise run unobserved): one port for two
+    servers is a usage error (2), a port already taken leaves the server unavailable (3)."""
+    if metrics_port and metrics_port == dashboard_port:
+        fail(f"--dashboard and --metrics-port cannot both use port {metrics_port}")
+    for option, port in (("--metrics-port", metrics_port), ("--dashboard", dashboard_port)):
+        if port:
+            reason = _taken(port)
+            if reason:
+                fail(f"{option} {port}: cannot listen on 127.0.0.1:{port}: {reason}",
+                     EXIT_UNAVAILABLE)
+
+
+def _taken(port: int) -> str | None:
+    """Why 127.0.0.1:``port`` cannot be listened on, or None when it can (checked by binding
+    it a moment, the way the program's server will)."""
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            return str(e.strerror or e).lower()
+    return None

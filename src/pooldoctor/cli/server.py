@@ -69,7 +69,7 @@ def _view_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextmanager
 def _probe(url: str, timeout: float) -> Iterator[Probe]:
-    from ..server.probe import open_probe
+    from ..server.probes import open_probe
 
     try:
         probe = open_probe(url, timeout=timeout)
@@ -178,6 +178,9 @@ def top(url: str, timeout: float, runtime_dir: str | None, no_attribution: bool,
             return _take(probe, runtime_dir, not no_attribution)
 
         live = iterations is None and sys.stdout.isatty()
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("query_width") == click.core.ParameterSource.DEFAULT:
+            query_width = 10_000  # the statement takes the width that is left
         topview.run(take, flt, sort, interval=interval, iterations=iterations or 1,
                     rows=rows, query_width=query_width, live=live)
 
@@ -322,7 +325,7 @@ def alarm_key(f: Finding) -> tuple[Any, ...]:
 def _sample(probe: Probe, url: str, timeout: float, watcher: Any, runtime_dir: str | None,
             attribution: bool) -> tuple[Snapshot, Probe]:
     """One snapshot; on a lost connection, reconnect (a refusal for the limit is PD305)."""
-    from ..server.probe import open_probe
+    from ..server.probes import open_probe
 
     try:
         return _take(probe, runtime_dir, attribution), probe
@@ -408,6 +411,10 @@ def kill(url: str, timeout: float, runtime_dir: str | None, no_attribution: bool
                      holders=list(holders), idle_over_s=idle_over)
     for s in states:
         flt.add("state", s)
+    if all_ and not flt.empty():
+        fail("--all means every connection: it cannot be combined with a filter "
+             "(--state, --idle-over, --user, --application, --database, --client, --holder, "
+             "--pid)")
     if flt.empty() and not all_:
         fail("kill needs a filter (--state, --idle-over, --user, --application, --database, "
              "--client, --holder, --pid) or --all")
@@ -426,13 +433,15 @@ def kill(url: str, timeout: float, runtime_dir: str | None, no_attribution: bool
         click.echo(f"no connection on {snap.url} matches (of {snap.total}; the watcher's own "
                    "is never chosen)")
     elif not yes:
-        click.echo(f"dry run: would terminate {len(chosen)} of {snap.total} connections on "
+        click.echo(f"dry run: would terminate {len(chosen)} of {snap.total} "
+                   f"connection{'' if snap.total == 1 else 's'} on "
                    f"{snap.url}:")
         click.echo("\n".join(conn_table(chosen)))
         click.echo("run again with --yes to terminate them")
     else:
         done = sum(r.error is None for r in results)
-        click.echo(f"terminated {done} of {len(chosen)} matching connections on {snap.url}")
+        click.echo(f"terminated {done} of {len(chosen)} matching "
+                   f"connection{'' if len(chosen) == 1 else 's'} on {snap.url}")
         for r in results:
             if r.error:
                 click.echo(f"  id {r.conn.id}: not terminated: {r.error}")

@@ -150,7 +150,7 @@ def _pool_rows() -> list[dict[str, Any]]:
         cur = current(info)
         m = metrics_of(info)
         with m.lock:
-            wait = _buckets(m.wait)
+            wait = _buckets(m.wait, m.wait_timed_out)  # every checkout that waited
             use = _buckets(m.use)
         overflow = max(cur.open - cur.size, 0) if cur.size is not None else 0
         d = info.to_dict()
@@ -170,10 +170,18 @@ def _pool_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def _buckets(h: Any) -> dict[str, Any]:
-    """A histogram as bucket counts (not cumulative): ``le`` upper bounds, the last None (inf)."""
-    return {"le": [*h.bounds, None], "counts": list(h.counts), "count": h.count,
-            "sum": round(h.sum, 6)}
+def _buckets(h: Any, timed_out: Any = None) -> dict[str, Any]:
+    """A histogram as bucket counts (not cumulative): ``le`` upper bounds, the last None (inf);
+    with ``timed_out`` (same bounds) added in, and their number as ``timed_out``."""
+    counts = list(h.counts)
+    count, total, late = h.count, h.sum, 0
+    if timed_out is not None:
+        counts = [a + b for a, b in zip(counts, timed_out.counts)]
+        count, total, late = count + timed_out.count, total + timed_out.sum, timed_out.count
+    out = {"le": [*h.bounds, None], "counts": counts, "count": count, "sum": round(total, 6)}
+    if timed_out is not None:
+        out["timed_out"] = late
+    return out
 
 
 # ---------------------------------------------------------------------- holds
@@ -275,7 +283,7 @@ class ServerView:
     def _take(self) -> None:
         from ..dbconnect import ServerError
         from ..server.attribution import attribute, load
-        from ..server.probe import open_probe
+        from ..server.probes import open_probe
 
         try:
             if self.probe is None:

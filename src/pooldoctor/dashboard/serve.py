@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import sys
 import threading
@@ -69,6 +70,9 @@ def start_in_thread(port: int, host: str = "127.0.0.1") -> threading.Thread | No
         t = threading.Thread(target=_run, args=(server, sock), name="pooldoctor-dashboard",
                              daemon=True)
         t.start()
+        shown = f"[{host}]" if ":" in host else host
+        sys.stderr.write(f"pooldoctor: dashboard on http://{shown}:{sock.getsockname()[1]}/ "
+                         f"(pid {os.getpid()})\n")
         return t
     except Exception as e:
         sys.stderr.write(f"pooldoctor: dashboard not served on port {port}: "

@@ -36,6 +36,8 @@ def _extras() -> None:
             from ..metrics import prometheus
 
             prometheus.serve(int(port))
+            sys.stderr.write(f"pooldoctor: metrics on http://127.0.0.1:{port}/metrics "
+                             f"(pid {os.getpid()})\n")
         except OSError as e:
             if e.errno == errno.EADDRINUSE and prometheus.multiprocess_dir():
                 # another process of this run serves the sum of all; just record

@@ -23,7 +23,17 @@ def _driver_modules() -> list[ModuleType]:
     return [importlib.import_module(f"{__package__}.drivers.{name}") for name in DRIVERS]
 
 
-_SET = PatchSet("dbapi", _driver_modules)
+def _tag_statements(label: str) -> None:
+    """A driver just patched: its raw connections' statements get tags when they are on."""
+    from . import sqltags
+
+    if sqltags.enabled:
+        from . import rawtags
+
+        rawtags.install(label)
+
+
+_SET = PatchSet("dbapi", _driver_modules, after_patch=_tag_statements)
 
 
 def installed() -> list[str]:

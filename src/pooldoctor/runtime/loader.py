@@ -123,9 +123,11 @@ class _HookingLoader(importlib.abc.Loader):
 class PatchSet:
     """A family of patch modules (drivers, or pool adapters) installed lazily, as one."""
 
-    def __init__(self, what: str, modules: Callable[[], Iterable[ModuleType]]) -> None:
+    def __init__(self, what: str, modules: Callable[[], Iterable[ModuleType]],
+                 after_patch: Callable[[str], None] | None = None) -> None:
         self.what = what
         self._modules = modules
+        self._after_patch = after_patch  # called with a module's label once it is patched
         self._lock = threading.RLock()
         self.installed = False
         self.patchers: dict[str, Patcher] = {}  # label -> its patches
@@ -150,6 +152,11 @@ class PatchSet:
             self.patchers[label] = p
             if rebind_now:
                 rebind(p.rebinds)
+        if self._after_patch is not None:
+            try:
+                self._after_patch(label)
+            except Exception:
+                GUARD.internal_error(f"after patching {label}")
 
     def install(self) -> None:
         """Patch every module already imported; the others when the program imports them."""

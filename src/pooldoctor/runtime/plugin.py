@@ -2,7 +2,8 @@
 ``?plugin=pooldoctor`` in the URL guards that engine, with no other code change.
 
 Options may ride in the URL query, prefixed ``pooldoctor_``:
-``?plugin=pooldoctor&pooldoctor_leak_threshold=5&pooldoctor_name=orders``.
+``?plugin=pooldoctor&pooldoctor_leak_threshold=5&pooldoctor_name=orders``;
+``pooldoctor_tag_sql=1`` appends statement tags (runtime/sqltags.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from sqlalchemy.engine.url import URL
 _FLOATS = {"leak_threshold", "transaction_threshold", "wait_threshold"}
 _INTS = {"many_threshold", "engine_threshold", "stack_depth"}
 _STRS = {"name", "fork_safety"}
+_BOOLS = {"tag_sql"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
 PREFIX = "pooldoctor_"
 
 
@@ -36,17 +40,25 @@ class PooldoctorPlugin(CreateEnginePlugin):
                     self.options[name] = int(value)
                 elif name in _STRS:
                     self.options[name] = value
+                elif name in _BOOLS:
+                    if value.lower() not in _TRUE | _FALSE:
+                        raise ValueError(f"pooldoctor option {key!r} in the engine url must be "
+                                         f"1 or 0, got {value!r}")
+                    self.options[name] = value.lower() in _TRUE
                 else:
                     raise KeyError(name)
             except KeyError:
                 raise ValueError(f"unknown pooldoctor option {key!r} in the engine url") from None
-            except ValueError:
+            except ValueError as e:
+                if name in _BOOLS:
+                    raise
                 raise ValueError(f"pooldoctor option {key!r} in the engine url must be a "
-                                 f"number, got {value!r}") from None
+                                 f"number, got {value!r}") from e
         from ..guard import Options
 
         try:  # bad values fail here, at create_engine(), not later as an internal error
-            Options(**{k: v for k, v in self.options.items() if k != "name"}).validate()
+            Options(**{k: v for k, v in self.options.items()
+                       if k not in ("name", "tag_sql")}).validate()
         except ValueError as e:
             raise ValueError(f"pooldoctor option in the engine url: {e}") from None
 
@@ -54,13 +66,15 @@ class PooldoctorPlugin(CreateEnginePlugin):
         return url.difference_update_query(self._keys)
 
     def engine_created(self, engine: Any) -> None:
-        from ..api import instrument
+        from ..api import instrument, set_tag_sql
         from ..guard import GUARD
         from . import sqlalchemy as sa
 
         try:
             if GUARD.active:
                 sa.install_engine(engine, name=self.options.get("name"))
+                if self.options.get("tag_sql"):
+                    set_tag_sql(True)
             else:
                 instrument(engine, **self.options)
         except Exception:

@@ -1,9 +1,11 @@
-"""Tie server connections to the code sites of guarded processes on this machine.
+"""Tie server connections to hosts, processes and code sites.
 
-Guarded processes publish their holds (``runtime/publish.py``); a server connection is
-attributed to a hold when the server connection id matches the hold's and, where the server
-shows it, the connection's tag (``pooldoctor:<pid>:<prog>``) names the publishing pid. A tagged
-connection with no matching hold belongs to that process's pool (checked in).
+First from what the server shows (``server/tagsource.py``: statement tags, connection tags), from
+any host. Then, as a second source on the application's host, the holds guarded processes
+publish (``runtime/publish.py``): a server connection is attributed to a hold when the server
+connection id matches the hold's and, where the server shows it, the connection's tag
+(``pooldoctor:<pid>@<host>:<prog>``) names the publishing pid and host. A tagged connection with
+no matching hold belongs to that process's pool (checked in).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 
 from ..findings import Site
 from ..runtime.publish import HEARTBEAT_S, SCHEMA, runtime_dir
-from ..runtime.tags import parse_tag
+from ..runtime.tags import parse_process_tag
 from .model import Snapshot
+from .tagsource import holder_from_server
 
 _LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 STALE_S = 3 * HEARTBEAT_S  # a collected file from another host older than this is ignored
@@ -121,11 +124,19 @@ def _same_server(hold_server: str | None, snap_url: str) -> bool:
 
 
 def attribute(snap: Snapshot, published: dict[tuple[str, int], Published] | None = None) -> int:
-    """Set ``holder`` on the snapshot's connections; returns how many were attributed."""
+    """Set ``holder`` on the snapshot's connections; returns how many were attributed to a
+    site (from the server's tags, or a published hold)."""
+    for c in snap.conns:
+        if c.holder is None and not c.own:
+            c.holder = holder_from_server(c)
     if published is None:
         published = load()
-    if not published:
-        return 0
+    if published:
+        _from_holds(snap, published)
+    return sum(1 for c in snap.conns if c.holder and c.holder.get("site"))
+
+
+def _from_holds(snap: Snapshot, published: dict[tuple[str, int], Published]) -> None:
     by_id: dict[int, list[tuple[Published, dict[str, Any]]]] = {}
     for p in published.values():
         for h in p.holds:
@@ -133,24 +144,36 @@ def attribute(snap: Snapshot, published: dict[tuple[str, int], Published] | None
             if isinstance(sid, int) and _same_server(h.get("server"), snap.url):
                 by_id.setdefault(sid, []).append((p, h))
     now = time.time()
-    n = 0
     for c in snap.conns:
-        tag_pid = parse_tag(c.application)
+        tag = parse_process_tag(c.application)
+        server = c.holder
+        tag_pid = tag[0] if tag else (server or {}).get("pid")
+        tag_host = tag[1] if tag else (server or {}).get("hostname")
         candidates = by_id.get(c.id, [])
         if tag_pid is not None:
-            candidates = [(p, h) for p, h in candidates if p.pid == tag_pid]
+            candidates = [(p, h) for p, h in candidates
+                          if p.pid == tag_pid and _same_host(p.hostname, tag_host)]
         if candidates:
             p, h = candidates[0]
             c.holder = _holder(p, h, now, verified=tag_pid is not None)
-            n += 1
-        elif tag_pid is not None and (owner := _by_pid(published, tag_pid)) is not None:
+        elif tag_pid is not None and (owner := _by_pid(published, tag_pid, tag_host)) is not None:
+            last = (server or {}).get("site")
+            text = f"pid {owner.pid} {owner.program}: in its pool"
+            if last:
+                text += f" (last statement at {Site.from_dict(last).short()})"
             c.holder = {"pid": owner.pid, "program": owner.program, "hostname": owner.hostname,
-                        "site": None, "text": f"pid {owner.pid} {owner.program}: in its pool"}
-    return n
+                        "site": None, "text": text, "source": "holds", "held": False}
 
 
-def _by_pid(published: dict[tuple[str, int], Published], pid: int) -> Published | None:
-    return next((p for p in published.values() if p.pid == pid), None)
+def _same_host(published_host: str, tag_host: str | None) -> bool:
+    """The tag carries the host name cut to a few dozen bytes; None: an older tag, no host."""
+    return tag_host is None or published_host.startswith(tag_host)
+
+
+def _by_pid(published: dict[tuple[str, int], Published], pid: int,
+            host: str | None) -> Published | None:
+    return next((p for p in published.values()
+                 if p.pid == pid and _same_host(p.hostname, host)), None)
 
 
 def _holder(p: Published, h: dict[str, Any], now: float, verified: bool) -> dict[str, Any]:
@@ -164,7 +187,7 @@ def _holder(p: Published, h: dict[str, Any], now: float, verified: bool) -> dict
         "pid": p.pid, "program": p.program, "hostname": p.hostname, "site": site,
         "stack": h.get("stack") or [], "held_s": None if age is None else round(age, 3),
         "thread": h.get("thread"), "task": h.get("task"), "kind": h.get("kind"),
-        "verified": verified, "text": text,
+        "verified": verified, "text": text, "source": "holds", "held": True,
     }
     if h.get("txn_since") is not None:
         d["transaction_s"] = round(max(now - float(h["txn_since"]), 0.0), 3)

@@ -51,6 +51,7 @@ class ServerConn:
     own: bool = False  # the watcher's own connection
     backend_start: str | None = None  # server-side identity check for kill (PostgreSQL)
     holder: dict[str, Any] | None = None  # attribution: the guarded process's hold
+    tags: dict[str, str] | None = None  # the statement's sqlcommenter tags, read before masking
 
     @property
     def idle(self) -> bool:
@@ -84,6 +85,8 @@ class ServerConn:
         }
         if self.holder is not None:
             d["holder"] = self.holder
+        if self.tags:
+            d["tags"] = self.tags
         return d
 
     @classmethod

@@ -15,7 +15,7 @@ from typing import Any
 from ..dbconnect import is_permission_error
 from .model import ACTIVE, IDLE, IDLE_TXN, OTHER, ServerConn, Snapshot
 from .probe import Probe, ProbeQueryError
-from .sql import QUERY_CHARS, clean_query
+from .sql import QUERY_CHARS, TAIL_CHARS, clean_query, read_tags
 
 _SYSTEM_COMMANDS = ("Daemon", "Binlog Dump", "Binlog Dump GTID", "Slave_IO", "Slave_SQL",
                     "Slave_worker", "Register Slave")
@@ -33,6 +33,7 @@ def _activity(time_expr: str, trx: bool, attrs: bool) -> str:
         "p.STATE", "p.ID = CONNECTION_ID()", "@@GLOBAL.max_connections",
         "TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)) / 1000000" if trx else "NULL",
         "a.ATTR_VALUE" if attrs else "NULL",
+        f"RIGHT(p.INFO, {TAIL_CHARS})",
     ]
     sql = f"SELECT {', '.join(cols)} FROM information_schema.PROCESSLIST p"
     if trx:
@@ -116,12 +117,13 @@ def _conn(r: Any) -> ServerConn:
     query = r[6] if state != IDLE else None
     if state == IDLE_TXN:
         query = None  # the process list only shows the running statement
+    query, tags = read_tags(_text(query), _text(r[12]) if query and len(r) > 12 else None)
     return ServerConn(
         id=int(r[0]), user=r[1], database=r[3], client=host, client_port=port,
         application=_text(r[11]), state=state, connected_s=None,
         state_s=None if r[5] is None else max(float(r[5]), 0.0), xact_s=xact_s,
-        query=clean_query(_text(query)) if query else None,
-        wait=str(r[7]) if state == ACTIVE and r[7] else None, own=bool(r[8]))
+        query=clean_query(query) if query else None,
+        wait=str(r[7]) if state == ACTIVE and r[7] else None, own=bool(r[8]), tags=tags)
 
 
 def _text(v: Any) -> str | None:

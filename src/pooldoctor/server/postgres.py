@@ -21,7 +21,7 @@ from .model import (
     Snapshot,
 )
 from .probe import Probe
-from .sql import QUERY_CHARS, clean_query
+from .sql import QUERY_CHARS, TAIL_CHARS, clean_query, read_tags
 
 ACTIVITY = f"""
 SELECT a.pid, a.usename, a.datname, host(a.client_addr), a.client_hostname, a.client_port,
@@ -33,7 +33,8 @@ SELECT a.pid, a.usename, a.datname, host(a.client_addr), a.client_hostname, a.cl
        a.pid = pg_backend_pid(), a.backend_start::text,
        current_setting('max_connections')::int,
        current_setting('superuser_reserved_connections')::int,
-       coalesce(current_setting('reserved_connections', true), '0')::int
+       coalesce(current_setting('reserved_connections', true), '0')::int,
+       right(a.query, {TAIL_CHARS})
 FROM pg_stat_activity a
 WHERE a.backend_type = 'client backend'
    OR (a.backend_type IS NULL AND a.datname IS NOT NULL AND a.usename IS NOT NULL)
@@ -90,10 +91,12 @@ class PostgresProbe(Probe):
 def _conn(r: Any) -> ServerConn:
     query = r[11]
     raw_state = r[7]
+    tags = None
     if raw_state is None and query == HIDDEN:
         state = HIDDEN
         query = None
     else:
+        query, tags = read_tags(query, r[19] if len(r) > 19 else None)
         state = _STATES.get(raw_state or "", OTHER)
     client = r[3] or r[4] or ("local" if raw_state is not None else None)
     wait = f"{r[12]}:{r[13]}" if r[12] and state == ACTIVE else None
@@ -102,7 +105,7 @@ def _conn(r: Any) -> ServerConn:
         application=r[6] or None, state=state,
         connected_s=_pos(r[8]), state_s=_pos(r[9]), xact_s=_pos(r[10]),
         query=clean_query(query) if query else None, wait=wait, own=bool(r[14]),
-        backend_start=r[15])
+        backend_start=r[15], tags=tags)
 
 
 def _pos(v: Any) -> float | None:

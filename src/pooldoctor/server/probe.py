@@ -1,12 +1,16 @@
-"""Probes: a connection to one server that takes snapshots and terminates connections."""
+"""Probes: a connection to one server that takes snapshots and terminates connections.
+
+This module holds the base class only; :mod:`.probes` knows the concrete probes and opens
+the right one for a URL (the base never imports its subclasses).
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from ..dbconnect import ServerConnection, ServerError, connect, describe_db_error
-from ..urls import BadURL, mask_text, parse_url
+from ..dbconnect import ServerConnection, ServerError, describe_db_error
+from ..urls import mask_text
 from .model import ServerConn, Snapshot
 
 
@@ -51,11 +55,12 @@ class Probe:
         import sqlalchemy as sa
 
         try:
-            if params is None:
-                result = self.server.conn.exec_driver_sql(sql)
-            else:
-                result = self.server.conn.execute(sa.text(sql), params)
-            return list(result.fetchall()) if result.returns_rows else []
+            with self.server.bounded():
+                if params is None:
+                    result = self.server.conn.exec_driver_sql(sql)
+                else:
+                    result = self.server.conn.execute(sa.text(sql), params)
+                return list(result.fetchall()) if result.returns_rows else []
         except sa.exc.DBAPIError as e:
             raise ProbeQueryError(e, f"query on {self.url} failed: "
                                      f"{describe_db_error(e)}") from None
@@ -83,26 +88,3 @@ class ProbeQueryError(ServerError):
         super().__init__(message)
         self.error = error
 
-
-def open_probe(url: str, *, timeout: float = 5.0) -> Probe:
-    """Connect to ``url`` and return the probe for its server family.
-
-    Raises :class:`BadURL` (not a PostgreSQL/MySQL url) or :class:`ServerError`.
-    """
-    u = parse_url(url)
-    backend = u.get_backend_name()
-    if backend not in ("postgresql", "mysql", "mariadb"):
-        raise BadURL(f"the server watch needs a postgresql or mysql/mariadb url, "
-                     f"got {backend!r}")
-    server = connect(url, timeout=timeout)
-    try:
-        if server.backend == "postgresql":
-            from .postgres import PostgresProbe
-
-            return PostgresProbe(server)
-        from .mysql import MySQLProbe
-
-        return MySQLProbe(server)
-    except BaseException:
-        server.close()
-        raise

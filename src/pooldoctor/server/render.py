@@ -71,9 +71,9 @@ def holder_text(c: ServerConn) -> str:
     if not h:
         return ""
     site = h.get("site")
-    if site:
+    if site and h.get("source") not in ("statement", "connection"):
         return Site.from_dict(site).short()
-    return str(h.get("text", ""))
+    return str(h.get("text", ""))  # from the server's tags: the site, and pid@host
 
 
 def conn_rows(conns: Sequence[ServerConn]) -> list[tuple[str, ...]]:
@@ -113,7 +113,8 @@ def render_snapshot(snap: Snapshot, conns: Sequence[ServerConn] | None = None,
                 lines.extend(table)
     lines.append("")
     if conns is not None and len(shown) != snap.total:
-        lines.append(f"{len(shown)} of {snap.total} connections shown "
+        lines.append(f"{len(shown)} of {snap.total} connection{'' if snap.total == 1 else 's'} "
+                     "shown "
                      f"(* = the watcher's own connection)")
     else:
         lines.append(f"{snap.total} connection{'s' if snap.total != 1 else ''} "

@@ -7,6 +7,7 @@ import re
 from ..urls import mask_text
 
 QUERY_CHARS = 1000  # what the probes fetch of each statement
+TAIL_CHARS = 600  # and of its end, where statement tags are (read before masking)
 
 _STRING = re.compile(r"(?:[EeBbXxNn])?'(?:[^'\\]|''|\\.)*'")
 _DOLLAR = re.compile(r"\$(?P<tag>[A-Za-z_]*)\$.*?\$(?P=tag)\$", re.DOTALL)
@@ -29,6 +30,23 @@ def clean_query(sql: str | None, mask: bool = True) -> str | None:
         sql = sql.decode("utf-8", "replace")
     text = _SPACE.sub(" ", str(sql)).strip()
     return mask_literals(text) if mask else mask_text(text)
+
+
+def read_tags(query: str | None, tail: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """(the statement without its tag comments, its tags) from the head and the tail the
+    probe read: tags come from the raw text, before any masking."""
+    from ..sqlcomment import parse, strip_tags
+
+    if isinstance(tail, (bytes, bytearray)):
+        tail = tail.decode("utf-8", "replace")
+    if isinstance(query, (bytes, bytearray)):
+        query = query.decode("utf-8", "replace")
+    tags = parse(tail if tail is not None else query)
+    if not tags:
+        return query, None
+    if query is not None and tail is not None and query.endswith(tail):
+        query = strip_tags(query)  # the whole statement was read: show it without the tags
+    return query, tags
 
 
 def truncate(text: str | None, width: int) -> str:

@@ -18,6 +18,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from .columns import RIGHT, layout
 from .filters import SORT_KEYS, ConnFilter, sort_conns
 from .model import ACTIVE, IDLE, IDLE_TXN, IDLE_TXN_ABORTED, ServerConn, Snapshot
 from .render import COLUMNS, conn_rows, header
@@ -52,16 +53,19 @@ class View:
             self.show_idle = not self.show_idle
         return True
 
-    def build(self, snap: Snapshot, height: int | None = None) -> Group:
+    def build(self, snap: Snapshot, height: int | None = None, width: int = 160) -> Group:
         conns = self.conns(snap)
         limit = self.rows or (max(height - 8 - len(snap.notes), 5) if height else None)
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for i, name in enumerate(COLUMNS):
-            table.add_column(name, justify="right" if i in (0, 6, 7, 8) else "left",
-                             no_wrap=True, overflow="ellipsis",
-                             max_width=self.query_width if name == "query" else None)
-        for c, row in zip(conns[:limit], conn_rows(conns[:limit])):
-            cells = [*row[:-1], truncate(row[-1], self.query_width)]
+        rows = conn_rows(conns[:limit])
+        widths = layout(rows, width, self.query_width)
+        table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold",
+                      expand=False)
+        for name, w in widths.items():
+            table.add_column(name, justify="right" if name in RIGHT else "left",
+                             no_wrap=True, overflow="ellipsis", width=w)
+        keep = [i for i, name in enumerate(COLUMNS) if name in widths]
+        for c, row in zip(conns[:limit], rows):
+            cells = [truncate(row[i], widths[COLUMNS[i]]) for i in keep]
             table.add_row(*cells, style=_STYLE.get(c.state))
         more = len(conns) - len(conns[:limit])
         foot = (f"{len(conns)} of {snap.total} shown, sort {self.sort}, "
@@ -75,11 +79,13 @@ def run(take: Callable[[], Snapshot], flt: ConnFilter, sort: str, *, interval: f
         iterations: int, rows: int | None, query_width: int, live: bool) -> None:
     view = View(flt, sort, rows, query_width)
     if not live:
-        console = Console(highlight=False, width=max(Console().width, 160))
+        # a terminal's own width; a file or a pipe gets wide lines
+        console = (Console(highlight=False) if sys.stdout.isatty()
+                   else Console(highlight=False, width=max(Console().width, 160)))
         for i in range(iterations):
             if i:
                 time.sleep(interval)
-            console.print(view.build(take()))
+            console.print(view.build(take(), width=console.width))
         return
     view.live = True
     _run_live(take, view, interval)
@@ -92,7 +98,7 @@ def _run_live(take: Callable[[], Snapshot], view: View, interval: float) -> None
     with _cbreak() as keys, Live(console=console, screen=True, auto_refresh=False) as live:
         while True:
             snap = take()
-            live.update(view.build(snap, console.height), refresh=True)
+            live.update(view.build(snap, console.height, console.width), refresh=True)
             deadline = time.monotonic() + interval
             while (left := deadline - time.monotonic()) > 0:
                 ch = keys(left)
@@ -100,7 +106,7 @@ def _run_live(take: Callable[[], Snapshot], view: View, interval: float) -> None
                     continue
                 if not view.key(ch):
                     return
-                live.update(view.build(snap, console.height), refresh=True)
+                live.update(view.build(snap, console.height, console.width), refresh=True)
 
 
 @contextmanager

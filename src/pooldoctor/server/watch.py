@@ -153,7 +153,7 @@ class Watcher:
                 msg += f"; {len(groups)} groups"
             out.append(Finding(
                 code, msg, site=site, stack=_stack(oldest),
-                pids=sorted({c.holder["pid"] for c in conns if c.holder}),
+                pids=_pids(conns),
                 details={"server": snap.url, "threshold_s": limit, "count": n,
                          "connections": [_brief(c) for c in conns[:50]],
                          "groups": groups[:20]}))
@@ -197,7 +197,7 @@ class Watcher:
                 f"connections in {fmt_s(span)} ({gained / span * 60:.1f}/min) while active "
                 f"stayed at {min(actives)}-{max(actives)}; {idle} idle now{where}",
                 site=site,
-                pids=sorted({c.holder["pid"] for c in conns if c.holder}),
+                pids=_pids(conns),
                 details={"server": snap.url, "group": dict(zip(
                     ("user", "database", "application", "client"), key)),
                          "totals": totals, "active": actives, "over_s": round(span, 3),
@@ -239,6 +239,12 @@ def _by_site(conns: Iterable[ServerConn]) -> dict[Site | None, list[ServerConn]]
         key = Site.from_dict(site) if site else None
         out.setdefault(key, []).append(c)
     return out
+
+
+def _pids(conns: Iterable[ServerConn]) -> list[int]:
+    """The pids the holders name (a holder from another tool's tags may name none)."""
+    return sorted({c.holder["pid"] for c in conns
+                   if c.holder and isinstance(c.holder.get("pid"), int)})
 
 
 def _stack(c: ServerConn) -> list[Site]:

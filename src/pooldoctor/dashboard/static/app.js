@@ -74,7 +74,8 @@ function legend(node, series) {
 }
 
 function histogram(title, h) {
-  const box = el("div", { class: "hist" }, el("h4", { text: `${title} (${h.count}, mean ${secs(h.count ? h.sum / h.count : null)})` }));
+  const late = h.timed_out ? `, ${h.timed_out} timed out` : "";
+  const box = el("div", { class: "hist" }, el("h4", { text: `${title} (${h.count}${late}, mean ${secs(h.count ? h.sum / h.count : null)})` }));
   const W = 300, H = 130, B = 22;
   const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none" });
   const max = Math.max(1, ...h.counts);

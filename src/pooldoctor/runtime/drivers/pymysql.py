@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from ...guard import GUARD
-from ..tags import tag_connect_params
+from ..tags import tag_connect_params, tag_mysql_attrs
 from .core import (
     POOLED,
     Patcher,
@@ -46,6 +46,11 @@ def patch(p: Patcher) -> None:
         init(self, *args, **kwargs)
 
     def connect_(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if GUARD.active:
+            try:
+                tag_mysql_attrs(self)  # host and pid as connection attributes
+            except Exception:
+                GUARD.internal_error("pymysql attributes")
         result = connect(self, *args, **kwargs)
         if GUARD.active and not getattr(self, POOLED, False) and live_hold(self) is None:
             open_hold(self, LABEL)

@@ -24,7 +24,9 @@ from .install import (
                       uninstall,
 )
 from .pools import adopt_pool
+from .transactions import guarded_dialects
 
-__all__ = ["PoolInfo", "adopt_pool", "all_infos", "ensure_global_listeners", "holders_summary",
+__all__ = ["PoolInfo", "adopt_pool", "all_infos", "ensure_global_listeners", "guarded_dialects",
+           "holders_summary",
            "idle_server_ids", "install_engine", "install_global", "pool_infos", "reset_stats",
            "set_repair_mode", "stats_for", "uninstall"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 import weakref
@@ -121,8 +122,9 @@ def idle_server_ids(info: PoolInfo) -> tuple[set[int], int]:
 
 
 def pool_infos() -> list[dict[str, Any]]:
+    pids = [os.getpid()]  # merge_pools counts processes by pid, not by engine
     with LOCK:
-        return [i.to_dict() for i in ALL_INFOS]
+        return [{**i.to_dict(), "pids": pids} for i in ALL_INFOS]
 
 
 def stats_for(engine: Any) -> PoolInfo | None:

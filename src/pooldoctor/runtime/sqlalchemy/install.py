@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
 from ...urls import mask_url
+from .. import sqltags
 from .engines import ENGINES, _after_engine_init, _on_engine_created, _same_signature
 from .info import ALL_INFOS, LOCK, MODE
 from .pools import _on_checkin, _on_checkout, _on_connect, _on_detach, _restore_class, adopt_pool
@@ -121,6 +122,7 @@ def uninstall() -> None:
                 pool.__dict__.pop("_pooldoctor", None)
         ENGINES.clear()
         _unwrap_dialects()
+        sqltags.disable()
 
 
 def ensure_global_listeners() -> None:

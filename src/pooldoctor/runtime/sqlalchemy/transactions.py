@@ -16,6 +16,7 @@ from typing import Any
 from ...guard import GUARD
 from ...ledger import Hold
 from ...sites import capture
+from .. import sqltags
 from ..hotpath import TxnHook
 
 _monotonic = time.monotonic
@@ -107,6 +108,8 @@ _dialects: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _wrap_dialect(dialect: Any) -> None:
+    if sqltags.enabled:  # statement tags (runtime/sqltags.py), only when asked for
+        sqltags.wrap_dialect(dialect)
     d = dialect.__dict__
     if "_pd_saved" in d:
         return
@@ -126,4 +129,9 @@ def _unwrap_dialects() -> None:
                 d.pop(name, None)
             d.update(saved)
     _dialects.clear()
+
+
+def guarded_dialects() -> list[Any]:
+    """The dialects of the guarded engines (statement tags wrap them when turned on)."""
+    return list(_dialects)
 
