@@ -117,19 +117,25 @@ _pools: dict[int, PoolStats] = {}  # id(pool) -> its stats, while the pool lives
 _all: list[PoolStats] = []  # every pool seen, for the report
 _objs: dict[int, Hold] = {}  # id(object held) -> its hold (checkouts and raw connections)
 _closed_checks: dict[str, Callable[[Any], bool]] = {}  # raw label -> "closed by the server?"
-_sids: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
+# id(driver connection) -> (weak reference to it, its server id): read inline at checkout
+_sids: dict[int, tuple[Callable[[], Any], int | None]] = {}
 STATS = "_pd_stats"  # a pool's stats, in the pool's __dict__ when it has one
 
 
 def _server_id(conn: Any) -> int | None:
-    """The server's id of a driver connection (it never changes: asked once per connection)."""
+    """The server's id of a driver connection (it never changes: asked once per connection,
+    then found in ``_sids``; its entry goes with the connection)."""
+    key = id(conn)
+    e = _sids.get(key)
+    if e is not None and e[0]() is conn:
+        return e[1]
+    sid = server_id(conn)
     try:
-        return _sids[conn]
-    except KeyError:
-        sid = _sids[conn] = server_id(conn)
+        ref = weakref.ref(conn, lambda _: _sids.pop(key, None))
+    except TypeError:  # no weak reference: asked at each checkout
         return sid
-    except TypeError:  # not hashable, or no weak reference
-        return server_id(conn)
+    _sids[key] = (ref, sid)
+    return sid
 
 
 def _none() -> None:
@@ -248,7 +254,9 @@ def checkout(st: PoolStats, obj: Any, conn: Any = None, skip: int = 1) -> Hold |
         h.since = _monotonic()
         h.thread_id = _get_ident()
         h.pid = g.pid
-        h.server_id = _server_id(obj if conn is None else conn)
+        c = obj if conn is None else conn
+        e = _sids.get(id(c))
+        h.server_id = e[1] if e is not None and e[0]() is c else _server_id(c)
         h.reported = h.txn_begun = h.txn_reported = False
         h.txn_since = h.txn_frames = None
         aio = _modules.get("asyncio")
