@@ -18,6 +18,13 @@ aiomysql and DBUtils; aiosqlite open/close on a file.
 
     python bench/adapters.py [--rounds 21] [--cycles 2000] [--pairs 2000] [--block 50]
                              [--pg-host HOST] [--my-host HOST] [--only NAME ...]
+
+The steady figure, instructions per psycopg2.pool getconn/putconn cycle (no server round trip
+in the cycle), under callgrind: run ``--instructions N bare|guarded`` for two values of N and
+divide the difference of the totals by the difference of N (start-up cancels out):
+
+    valgrind --tool=callgrind --callgrind-out-file=cg.out \
+        python bench/adapters.py --instructions 6000 guarded   # then 2000; then bare
 """
 
 from __future__ import annotations
@@ -247,6 +254,19 @@ BENCHES = {"psycopg_pool": bench_psycopg_pool, "asyncpg": bench_asyncpg,
            "dbutils": bench_dbutils, "aiosqlite": bench_aiosqlite}
 
 
+def instructions(n: int, guarded: bool) -> None:
+    """``n`` psycopg2.pool cycles after a warm-up, for callgrind (see the docstring)."""
+    import psycopg2.pool
+
+    pool = psycopg2.pool.ThreadedConnectionPool(1, 1, **PG)
+    if guarded:
+        pooldoctor.instrument(log=False, exit_check=False)
+    for k in (200, n):  # warm up: files judged, caches filled
+        for _ in range(k):
+            pool.putconn(pool.getconn())
+    pool.closeall()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=21)
@@ -256,7 +276,16 @@ def main() -> int:
     ap.add_argument("--pg-host", default=PG["host"])
     ap.add_argument("--my-host", default=MY["host"])
     ap.add_argument("--only", nargs="*", choices=sorted(BENCHES), default=None)
+    ap.add_argument("--instructions", nargs=2, metavar=("N", "SIDE"), default=None,
+                    help="run N psycopg2.pool cycles (SIDE: bare or guarded), for callgrind")
     a = ap.parse_args()
+    if a.instructions is not None:
+        n, side = a.instructions
+        if not n.isdigit() or side not in ("bare", "guarded"):
+            ap.error("--instructions takes a number of cycles and bare or guarded")
+        PG["host"] = a.pg_host
+        instructions(int(n), side == "guarded")
+        return 0
     if a.rounds < 3 or a.pairs < a.block or a.block < 1:
         ap.error("--rounds must be at least 3, --pairs at least --block, --block at least 1")
     PG["host"], MY["host"] = a.pg_host, a.my_host

@@ -208,3 +208,38 @@ def test_failing_hooks_never_break_dbutils(my: None, monkeypatch: pytest.MonkeyP
         db.close()
     assert GUARD.internal_errors > before
     assert adapter_holds() == []
+
+
+def test_dbutils_persistent_db_of_live_threads_is_not_a_leak(my: None) -> None:
+    """PersistentDB keeps one connection per thread on purpose (its ``close()`` is ignored):
+    held past the leak threshold by a live thread, it is never reported, nor counted as a
+    raw hold (the connections are DBUtils' own)."""
+    from dbutils.persistent_db import PersistentDB
+
+    db = PersistentDB(pymysql, **my_args())
+    ready, done = threading.Event(), threading.Event()
+
+    def work() -> None:
+        c = db.connection()
+        cur = c.cursor()
+        cur.execute("SELECT 1")
+        cur.close()
+        c.close()  # ignored by design: the thread keeps it
+        ready.set()
+        done.wait(10)
+
+    t = threading.Thread(target=work)
+    t.start()
+    try:
+        assert ready.wait(10)
+        main = db.connection()  # the main thread's own, kept too
+        main.cursor().execute("SELECT 1")
+        main.close()
+        assert GUARD.ledger.holds() == []  # nothing held: nothing to grow old
+        threading.Event().wait(0.3)  # past the 0.2 s leak threshold
+        GUARD.tick()
+        assert_clean()
+    finally:
+        done.set()
+        t.join(10)
+        db.thread.connection._close()  # the main thread's (PersistentDB has no close())

@@ -23,6 +23,7 @@ from .protocol import (
     dropped,
     opened,
     stats_of,
+    url_of,
     waited,
 )
 
@@ -35,8 +36,13 @@ def _figures(pool: Any) -> dict[str, Any]:
             "idle": pool.freesize}
 
 
+def _address(pool: Any) -> str | None:
+    kw = pool._conn_kwargs
+    return url_of("mysql", kw.get("host"), kw.get("port", 3306), kw.get("db"))
+
+
 def _stats(pool: Any) -> PoolStats:
-    return stats_of(pool, LABEL, _figures)
+    return stats_of(pool, LABEL, _figures, address=_address)
 
 
 def patch(p: Patcher) -> None:

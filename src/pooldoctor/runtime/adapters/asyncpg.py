@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ...guard import GUARD
 from ..drivers.core import Patcher, pool_owned
@@ -27,6 +28,7 @@ from .protocol import (
     opened,
     stats_of,
     timed_out,
+    url_of,
     waited,
 )
 
@@ -39,10 +41,21 @@ def _figures(pool: Any) -> dict[str, Any]:
             "max_size": pool.get_max_size(), "idle": pool.get_idle_size()}
 
 
+def _address(pool: Any) -> str | None:
+    args, kw = pool._connect_args, pool._connect_kwargs
+    dsn = args[0] if args else kw.get("dsn")
+    d: dict[str, Any] = {}
+    if isinstance(dsn, str) and dsn:
+        u = urlsplit(dsn)
+        d = {"host": u.hostname, "port": u.port, "database": unquote(u.path.lstrip("/"))}
+    d.update({k: kw[k] for k in ("host", "port", "database") if kw.get(k) is not None})
+    return url_of("postgresql", d.get("host"), d.get("port"), d.get("database"))
+
+
 def _stats(pool: Any) -> PoolStats:
     holders = pool._holders
     return stats_of(pool, LABEL, _figures, "", anchor=holders[0] if holders else None,
-                    resolve=lambda holder: holder._pool)
+                    resolve=lambda holder: holder._pool, address=_address)
 
 
 def patch(p: Patcher) -> None:

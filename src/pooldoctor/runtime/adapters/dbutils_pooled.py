@@ -22,6 +22,7 @@ from .protocol import (
     dropped,
     stats_of,
     timed_out,
+    url_of,
     wait_begins,
     waited,
 )
@@ -38,8 +39,21 @@ def _figures(pool: Any) -> dict[str, Any]:
             "idle": len(pool._idle_cache), "max_cached": pool._maxcached or None}
 
 
+def address(creator: Any, kw: dict[str, Any]) -> str | None:
+    """The server and database of a DBUtils pool's connections, from its creator's module."""
+    mod = getattr(creator, "__name__", None) or getattr(creator, "__module__", None) or ""
+    if "mysql" in mod.lower() or "mariadb" in mod.lower():
+        return url_of("mysql", kw.get("host"), kw.get("port", 3306),
+                      kw.get("database") or kw.get("db"))
+    if "psycopg" in mod or "pg8000" in mod:
+        return url_of("postgresql", kw.get("host"), kw.get("port"),
+                      kw.get("dbname") or kw.get("database"))
+    return None
+
+
 def _stats(pool: Any) -> PoolStats:
-    return stats_of(pool, "dbutils", _figures, FATE)
+    return stats_of(pool, "dbutils", _figures, FATE,
+                    address=lambda p: address(p._creator, p._kwargs))
 
 
 def _driver_connection(wrapper: Any) -> Any:

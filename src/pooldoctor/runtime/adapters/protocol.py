@@ -23,12 +23,19 @@ from ...findings import Finding
 from ...guard import GUARD
 from ...ledger import CHECKOUT, CONNECTION, Hold, current_task_name
 from ...sites import capture, format_stack, site_of
+from .. import hotpath as _hotpath
 from ..holders import add_to_error, holders_lines, holders_summary
 from ..server_ids import server_id
 
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
 _modules = sys.modules
+_getframe = sys._getframe
+_perf_counter = time.perf_counter
+_fast_checkin = _hotpath.checkin  # the SQLAlchemy path's checkin (C when built): same ledger
+# the C stack walker when built (None: a frame not judged yet; capture() then judges it)
+_user_stack: Callable[[Any, int], Any] = (
+    _hotpath._c.user_stack if _hotpath._c is not None else _hotpath.user_stack_py)
 _on_collected = GUARD.on_collected  # the guard is one object for the process's life
 _next_id = GUARD.ledger.next_id
 
@@ -42,10 +49,12 @@ class PoolStats:
     """
 
     def __init__(self, pool: Any, library: str, figures: Figures | None, fate: str,
-                 name: str | None = None) -> None:
+                 name: str | None = None, tag: str | None = None) -> None:
         self.library = library
         self.url: str | None = None
-        self.name = name
+        self.name = name  # given by the user: the metrics' pool name
+        self.tag = tag  # the library's own default name: the label's, not the metrics'
+
         self.pool_class = type(pool).__name__
         self.pool_ref: Callable[[], Any] = _none
         self.figures = figures
@@ -74,7 +83,7 @@ class PoolStats:
 
     @property
     def label(self) -> str:
-        return f"{self.library}:{self.name or f'{self.pool_class}@{id(self):x}'}"
+        return f"{self.library}:{self.name or self.tag or f'{self.pool_class}@{id(self):x}'}"
 
     def pool(self) -> Any:
         return self.pool_ref()
@@ -108,31 +117,53 @@ _pools: dict[int, PoolStats] = {}  # id(pool) -> its stats, while the pool lives
 _all: list[PoolStats] = []  # every pool seen, for the report
 _objs: dict[int, Hold] = {}  # id(object held) -> its hold (checkouts and raw connections)
 _closed_checks: dict[str, Callable[[Any], bool]] = {}  # raw label -> "closed by the server?"
-_sids: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
+# id(driver connection) -> (weak reference to it, its server id): read inline at checkout
+_sids: dict[int, tuple[Callable[[], Any], int | None]] = {}
 STATS = "_pd_stats"  # a pool's stats, in the pool's __dict__ when it has one
 
 
 def _server_id(conn: Any) -> int | None:
-    """The server's id of a driver connection (it never changes: asked once per connection)."""
+    """The server's id of a driver connection (it never changes: asked once per connection,
+    then found in ``_sids``; its entry goes with the connection)."""
+    key = id(conn)
+    e = _sids.get(key)
+    if e is not None and e[0]() is conn:
+        return e[1]
+    sid = server_id(conn)
     try:
-        return _sids[conn]
-    except KeyError:
-        sid = _sids[conn] = server_id(conn)
+        ref = weakref.ref(conn, lambda _: _sids.pop(key, None))
+    except TypeError:  # no weak reference: asked at each checkout
         return sid
-    except TypeError:  # not hashable, or no weak reference
-        return server_id(conn)
+    _sids[key] = (ref, sid)
+    return sid
 
 
 def _none() -> None:
     return None
 
 
+def url_of(scheme: str, host: Any, port: Any, database: Any) -> str | None:
+    """A URL naming a pool's server and database (no user, no password: it is shown in
+    reports and is the metrics' default pool name ``server.address:server.port/db.namespace``)."""
+    if host is not None and not isinstance(host, str):
+        return None
+    h = host or "localhost"
+    if ":" in h and not h.startswith("["):
+        h = f"[{h}]"  # IPv6
+    if h.startswith("/"):  # a Unix socket directory
+        h = "localhost"
+    p = f":{int(port)}" if isinstance(port, (int, str)) and str(port).isdigit() else ""
+    return f"{scheme}://{h}{p}/{database or ''}"
+
+
 def stats_of(pool: Any, library: str, figures: Figures | None = None, fate: str = "",
              name: str | None = None, anchor: Any = None,
-             resolve: Callable[[Any], Any] | None = None) -> PoolStats:
+             resolve: Callable[[Any], Any] | None = None,
+             address: Callable[[Any], str | None] | None = None,
+             tag: str | None = None) -> PoolStats:
     """The stats of ``pool`` (created at its first sight). A pool that takes no weak
     reference (asyncpg's) names an ``anchor`` that lives as long as it does, and how to
-    ``resolve`` the pool from the anchor."""
+    ``resolve`` the pool from the anchor. ``address``: the pool's :func:`url_of`, asked once."""
     d = getattr(pool, "__dict__", None)
     st = d.get(STATS) if d is not None else _pools.get(id(pool))
     if st is not None and st.pool_ref() is pool:
@@ -141,7 +172,12 @@ def stats_of(pool: Any, library: str, figures: Figures | None = None, fate: str 
         st = _pools.get(id(pool))
         if st is not None and st.pool_ref() is pool:
             return st
-        st = PoolStats(pool, library, figures, fate, name)
+        st = PoolStats(pool, library, figures, fate, name, tag)
+        if address is not None:
+            try:
+                st.url = address(pool)
+            except Exception:
+                GUARD.internal_error(f"{library} address")
         key = id(pool)
         ref = weakref.ref(pool if anchor is None else anchor,
                           lambda _: _pools.pop(key, None))
@@ -170,6 +206,12 @@ def pool_infos() -> list[dict[str, Any]]:
     return [s.to_dict() for s in stats]
 
 
+def stats_for_pool(pool: Any) -> PoolStats | None:
+    """The stats of a pool of an adapter's library (None: never seen by the guard)."""
+    st = _pools.get(id(pool))
+    return st if st is not None and st.pool_ref() is pool else None
+
+
 def all_stats() -> list[PoolStats]:
     with _lock:
         return list(_all)
@@ -187,37 +229,46 @@ def live_hold(obj: Any) -> Hold | None:
 def checkout(st: PoolStats, obj: Any, conn: Any = None, skip: int = 1) -> Hold | None:
     """``obj`` was checked out of ``st``'s pool by the user's code (``conn``: the driver
     connection behind it, for the server id); a second checkout of a held object keeps the
-    first hold. None: not guarded (no user frame on the stack, or the guard is off)."""
+    first hold. None: not guarded (no user frame on the stack, or the guard is off).
+
+    The stack is taken by the C walker when it is built and every frame's file is judged
+    already (the SQLAlchemy path's ``user_stack``), else by :func:`capture`."""
     g = GUARD
     if not g.active:
         return None
     try:
-        old = _objs.get(id(obj))
+        key = id(obj)
+        old = _objs.get(key)
         if old is not None and not old.ended and old() is obj:
             return old
-        frames = capture(skip + 1, g.depth)
-        if not frames:
-            return None
+        depth = g.depth
+        frames = _user_stack(_getframe(skip + 1), depth)
+        if frames is None:
+            frames = capture(skip + 1, depth)
+            if not frames:
+                return None
         h = Hold(obj, _on_collected)
-        h.id = _next_id()
-        h.kind = CHECKOUT
-        h.pool = st
+        h.id = hid = _next_id()
+        h.pool = st  # kind: CHECKOUT, the class default (no per-hold __dict__)
         h.frames = frames
         h.since = _monotonic()
         h.thread_id = _get_ident()
         h.pid = g.pid
-        h.server_id = _server_id(obj if conn is None else conn)
+        c = obj if conn is None else conn
+        e = _sids.get(id(c))
+        h.server_id = e[1] if e is not None and e[0]() is c else _server_id(c)
         h.reported = h.txn_begun = h.txn_reported = False
         h.txn_since = h.txn_frames = None
         aio = _modules.get("asyncio")
         if aio is not None and aio._get_running_loop() is not None:
             h.task = current_task_name()
-        _objs[id(obj)] = h
+        _objs[key] = h
         holds = st.holds
-        holds[h.id] = h
+        holds[hid] = h
         next(st.checkout_counter)
-        if len(holds) > st.peak_checked_out:
-            st.peak_checked_out = len(holds)
+        n = len(holds)
+        if n > st.peak_checked_out:
+            st.peak_checked_out = n
         if g.observers:
             g.observe("on_checkout", st, h)
         return h
@@ -232,10 +283,13 @@ def checkin(obj: Any) -> None:
         h = _objs.pop(id(obj), None)
         if h is None:
             return
-        if h() is not obj:
-            if h() is not None:  # another live object's entry (ids are reused): keep it
+        held = h()
+        if held is not obj:
+            if held is not None:  # another live object's entry (ids are reused): keep it
                 _objs[id(obj)] = h
             return  # a collected object's: the garbage collector's path reports it
+        if h.kind is CHECKOUT and _fast_checkin(h):
+            return  # ended (C or Python twin): nothing to report, no observer to tell
         if GUARD.observers and h.kind == CHECKOUT:
             GUARD.observe("on_checkin", h.pool, h, _monotonic() - h.since)
         GUARD.release(h)
@@ -272,19 +326,17 @@ def begin(pool: Any, stats: Callable[[Any], PoolStats]) -> tuple[PoolStats, floa
 
 def wait_begins(st: PoolStats) -> float:
     """A checkout may wait: count it as waiting; returns when it began."""
-    with st.lock:
-        st.waiting += 1
-    return time.perf_counter()
+    st.waiting += 1  # one load-add-store: no thread switch inside (as the ledger's sums)
+    return _perf_counter()
 
 
 def waited(st: PoolStats, t0: float, timed_out: bool = False, skip: int = 1) -> None:
     """The checkout begun (waiting) at ``t0`` is over: PD109 when it waited past the
     threshold (a timeout is told by PD103 instead)."""
     try:
-        seconds = time.perf_counter() - t0
-        with st.lock:
-            st.waiting -= 1
-            st.wait_s_total += seconds
+        seconds = _perf_counter() - t0
+        st.waiting -= 1  # as in wait_begins: no lock on the path of every checkout
+        st.wait_s_total += seconds
         g = GUARD
         if g.observers:
             g.observe("on_wait", st, seconds)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ...guard import GUARD
 from ..drivers.core import Patcher
-from .protocol import PoolStats, checkin, checkout, stats_of, timed_out
+from .protocol import PoolStats, checkin, checkout, stats_of, timed_out, url_of
 
 LABEL = "psycopg2.pool"
 MODULE = "psycopg2.pool"
@@ -21,11 +21,23 @@ MODULE = "psycopg2.pool"
 
 def _figures(pool: Any) -> dict[str, Any]:
     return {"min_size": pool.minconn, "max_size": pool.maxconn, "in_use": len(pool._used),
-            "idle": len(pool._pool)}
+            "idle": len(pool._pool), "max_idle": pool.minconn}  # putconn() closes beyond minconn
+
+
+def _address(pool: Any) -> str | None:
+    d: dict[str, Any] = {}
+    dsn = pool._args[0] if pool._args else pool._kwargs.get("dsn")
+    if isinstance(dsn, str) and dsn:
+        from psycopg2.extensions import parse_dsn
+
+        d.update(parse_dsn(dsn))
+    d.update(pool._kwargs)
+    return url_of("postgresql", d.get("host"), d.get("port"),
+                  d.get("dbname") or d.get("database"))
 
 
 def _stats(pool: Any) -> PoolStats:
-    return stats_of(pool, LABEL, _figures)
+    return stats_of(pool, LABEL, _figures, address=_address)
 
 
 def patch(p: Patcher) -> None:

@@ -8,15 +8,17 @@ connections (opened by its worker threads or tasks) are not raw holds (``pool_ow
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
 from ...guard import GUARD
 from ..drivers.core import Patcher
-from .protocol import PoolStats, begin, checkin, checkout, stats_of, timed_out, waited
+from .protocol import PoolStats, begin, checkin, checkout, stats_of, timed_out, url_of, waited
 
 LABEL = "psycopg_pool"
 MODULE = "psycopg_pool"
+_DEFAULT_NAME = re.compile(r"pool-\d+")  # what psycopg_pool names a pool given no name
 FATE = "psycopg_pool never gets it back: the pool stays one connection short until it is closed"
 
 
@@ -26,8 +28,22 @@ def _figures(pool: Any) -> dict[str, Any]:
             "idle": s.get("pool_available")}
 
 
+def _address(pool: Any) -> str | None:
+    d: dict[str, Any] = {}
+    if isinstance(pool.conninfo, str) and pool.conninfo:  # not a callable
+        from psycopg.conninfo import conninfo_to_dict
+
+        d.update(conninfo_to_dict(pool.conninfo))
+    if isinstance(pool.kwargs, dict):
+        d.update(pool.kwargs)
+    return url_of("postgresql", d.get("host"), d.get("port"), d.get("dbname"))
+
+
 def _stats(pool: Any) -> PoolStats:
-    return stats_of(pool, LABEL, _figures, FATE, name=getattr(pool, "name", None))
+    name = getattr(pool, "name", None)
+    if not isinstance(name, str) or _DEFAULT_NAME.fullmatch(name):
+        return stats_of(pool, LABEL, _figures, FATE, address=_address, tag=name)
+    return stats_of(pool, LABEL, _figures, FATE, name=name, address=_address)
 
 
 def _timeout(pool: Any, timeout: float | None) -> float | None:
