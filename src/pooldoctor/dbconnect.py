@@ -55,7 +55,8 @@ def connect(url: str, *, timeout: float = 5.0, autocommit: bool = True) -> Serve
     if backend in ("postgresql", "mysql", "mariadb"):
         connect_args["connect_timeout"] = max(1, int(timeout))
     try:
-        engine = sa.create_engine(u, poolclass=NullPool, connect_args=connect_args)
+        engine = sa.create_engine(u.to_sqlalchemy(), poolclass=NullPool,
+                                  connect_args=connect_args)
     except (ImportError, sa.exc.NoSuchModuleError) as e:
         raise BadURL(_missing_driver(u, e)) from None
     except sa.exc.ArgumentError as e:

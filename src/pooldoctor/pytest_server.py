@@ -73,7 +73,7 @@ class ServerCounter:
         from .dbconnect import describe_db_error
 
         try:
-            u = parse_url(url)
+            u = parse_url(url).to_sqlalchemy()
         except BadURL as e:
             raise pytest.UsageError(f"--pooldoctor-server: {e}") from None
         masked = mask_url(u)
