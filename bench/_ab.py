@@ -83,7 +83,7 @@ def report(label: str, results: dict[str, list[Timing]], base: str = "bare",
     for clock in clocks:
         b = [t[clock] for t in results[base]]
         mb = statistics.median(b)
-        line = [f"  {clock:<4} {base} {mb * 1e6:9.2f} us"]
+        print(f"  {clock:<4} {base:<14} {mb * 1e6:10.2f} us", flush=True)
         for name, ts in results.items():
             if name == base:
                 continue
@@ -91,9 +91,9 @@ def report(label: str, results: dict[str, list[Timing]], base: str = "bare",
             ratios = [gi / bi for gi, bi in zip(g, b)]
             mr = statistics.median(ratios)
             out.setdefault(name, {})[clock] = mr
-            line.append(f"{name} {statistics.median(g) * 1e6:9.2f} us ratio {mr:5.3f} "
-                        f"({spread(ratios)}, +{(statistics.median(g) - mb) * 1e6:.2f} us)")
-        print(" | ".join(line), flush=True)
+            print(f"  {clock:<4} {name:<14} {statistics.median(g) * 1e6:10.2f} us   ratio "
+                  f"{mr:5.3f} ({spread(ratios)})   {(statistics.median(g) - mb) * 1e6:+.2f} us",
+                  flush=True)
     return out
 
 
