@@ -73,3 +73,18 @@ def test_postgres_scheme_works_for_server_commands(tmp_path: Path) -> None:
         _, out = loaded_by(tmp_path, *args)
         assert out.returncode in (0, 1), out.stderr
         assert "postgresql" in out.stdout
+
+
+def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None:
+    from pooldoctor.cli.main import COMMANDS, SUMMARIES
+
+    assert set(SUMMARIES) == set(COMMANDS)
+    script = tmp_path / "help.py"
+    script.write_text("import sys\nfrom pooldoctor.cli.main import main\n"
+                      "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+                      "print(sorted(m for m in sys.modules if m.startswith('pooldoctor.cli.')))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "['pooldoctor.cli.common', 'pooldoctor.cli.main']"
+    for name, summary in SUMMARIES.items():
+        assert f"  {name}" in out.stdout and summary in out.stdout
