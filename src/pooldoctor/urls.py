@@ -164,7 +164,7 @@ def parse_url(url: str | DatabaseURL | Any) -> DatabaseURL:
     if g["port"]:
         if not g["port"].isdigit():
             why = f"port {mask_text(g['port'])!r} is not a number"
-            raise _bad(url, f"{why}; {ENCODE_HINT}" if userinfo else why)
+            raise _bad(url, f"{why}; {ENCODE_HINT}" if g["password"] is not None else why)
         port = int(g["port"])
     query: dict[str, str | tuple[str, ...]] = {}
     for key, value in parse_qsl(g["query"] or ""):
