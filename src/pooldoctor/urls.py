@@ -17,27 +17,27 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
 MASK = "***"
 
+# The patterns are compiled at their first use (re's cache): a command that masks nothing
+# does not pay for compiling them.
 # scheme://user:password@host: the password runs to the LAST '@' of the word (an unencoded
 # '@' in a password must not leave its tail visible); a '"' ends it (JSON around the URL)
-_URL_PASSWORD = re.compile(
+_URL_PASSWORD = (
     r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s\"]*:)(?P<pw>[^\s\"]+)(?=@)")
 # password=... (conninfo, query strings) and 'password': ... (a printed dict)
-_KV_PASSWORD = re.compile(
+_KV_PASSWORD = (
     r"(?P<head>(?P<qs>(?<=[?&]))?\b(?:password|passwd|pwd)(?:\s*=|['\"]\s*:)\s*)"
     r"(?:'(?P<sq>[^']*)'|\"(?P<dq>[^\"]*)\"|"
-    r"(?P<pw>(?(qs)[^'\"\s&]+|[^'\"\s]+)))",  # unquoted: to a space (and '&' in a query)
-    re.IGNORECASE,
+    r"(?P<pw>(?(qs)[^'\"\s&]+|[^'\"\s]+)))"  # unquoted: to a space (and '&' in a query)
 )
 # SQLAlchemy's grammar (sqlalchemy.engine.url._parse_url): the password runs to the first '@'
-_URL = re.compile(
+_URL = (
     r"""
     (?P<name>[\w+]+)://
     (?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?
     (?:(?:\[(?P<ipv6host>[^/?]+)\]|(?P<ipv4host>[^/:?]+))?(?::(?P<port>[^/?]*))?)?
     (?:/(?P<database>[^?]*))?
     (?:\?(?P<query>.*))?
-    """,
-    re.X | re.S,
+    """
 )
 ENCODE_HINT = ("a raw '@', ':' or '/' in the user or password must be percent-encoded "
                "('@' as %40, ':' as %3A, '/' as %2F; urllib.parse.quote_plus does it)")
@@ -149,7 +149,7 @@ def parse_url(url: str | DatabaseURL | Any) -> DatabaseURL:
         if hasattr(url, "drivername") and hasattr(url, "query"):
             return _from_object(url)
         raise BadURL(f"a database url is text, not {type(url).__name__}")
-    m = _URL.fullmatch(url)
+    m = re.fullmatch(_URL, url, re.X | re.S)
     if m is None:
         return _raise_shape(url)
     g = m.groupdict()
@@ -208,8 +208,8 @@ def mask_url(url: str | DatabaseURL | Any) -> str:
 
 def mask_text(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Mask passwords inside free text: URLs, ``password=...`` pairs and known secrets."""
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
-    text = _KV_PASSWORD.sub(_kv_sub, text)
+    text = re.sub(_URL_PASSWORD, lambda m: m.group("head") + MASK, text)
+    text = re.sub(_KV_PASSWORD, _kv_sub, text, flags=re.IGNORECASE)
     for s in secrets:
         if s:
             text = text.replace(s, MASK)
