@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
 
 import pooldoctor
 from pooldoctor.metrics import otel
@@ -26,7 +27,9 @@ def main() -> None:
     url = sys.argv[1] if len(sys.argv) > 1 else "sqlite:///otel-example.sqlite"
     reader = PeriodicExportingMetricReader(ConsoleMetricExporter(),
                                            export_interval_millis=60_000)
-    provider = MeterProvider(metric_readers=[reader])
+    # host.name and process.pid on the Resource: a fleet's figures stay apart by host
+    provider = MeterProvider(metric_readers=[reader],
+                             resource=Resource.create(otel.resource_attributes()))
     metrics.set_meter_provider(provider)
 
     pooldoctor.instrument(log=False)  # the guard: every engine of the process

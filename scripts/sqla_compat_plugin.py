@@ -64,7 +64,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             sites.setdefault(f.code, []).append(f"{f.site.short()} x{f.count}")
     stats = {
         "guard_active": GUARD.active,
-        "pools": len(pdsa._all_infos),
+        "pools": len(pdsa.all_infos()),
         "internal_errors": GUARD.internal_errors,
         "holds_left": len(GUARD.ledger),
         "findings": findings,

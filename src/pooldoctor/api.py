@@ -47,16 +47,17 @@ def instrument(
         events_path=events_path,
         on_finding=[on_finding] if on_finding is not None else [],
     )
-    from .runtime import sqlalchemy as sa
+    from .runtime import registry
 
     GUARD.configure(options)
-    GUARD.pool_infos = sa.pool_infos
-    sa.set_repair_mode(options.fork_safety == "repair")
+    GUARD.pool_infos = registry.pool_infos
+    registry.set_repair_mode(options.fork_safety == "repair")
     if engine is None:
-        sa.install_global()
-        if drivers:
-            _install_drivers()
+        registry.install(drivers=drivers)
     else:
+        from .runtime import sqlalchemy as sa  # the program has an engine: SQLAlchemy is in
+
+        sa.set_repair_mode(options.fork_safety == "repair")
         sa.install_engine(engine, name=name)
     try:  # publish holds for the server watch's attribution (runtime/publish.py)
         from .runtime import publish
@@ -66,30 +67,13 @@ def instrument(
         GUARD.internal_error("publish install")
 
 
-def _install_drivers() -> None:
-    import importlib
-
-    try:
-        dbapi = importlib.import_module("pooldoctor.runtime.dbapi")
-    except ImportError:
-        return
-    dbapi.install()
-
-
 def uninstrument() -> None:
     """Remove the guard; findings made so far stay available through :func:`report`."""
-    from .runtime import sqlalchemy as sa
+    from .runtime import registry
 
     GUARD.drain()
     GUARD.deactivate()
-    sa.uninstall()
-    import importlib
-
-    try:
-        dbapi = importlib.import_module("pooldoctor.runtime.dbapi")
-    except ImportError:
-        return
-    dbapi.uninstall()
+    registry.uninstall()
 
 
 def report(*, include_held: bool = False) -> Report:
@@ -97,13 +81,13 @@ def report(*, include_held: bool = False) -> Report:
 
     With ``include_held``, connections still held right now are added as PD105 findings.
     """
-    from .runtime import sqlalchemy as sa
+    from .runtime import registry
 
     GUARD.drain()
     findings = GUARD.collector.findings()
     if include_held:
         findings += GUARD.check_exit(when="still held")
-    return Report(findings, sa.pool_infos())
+    return Report(findings, registry.pool_infos())
 
 
 def holds() -> list[dict[str, Any]]:

@@ -255,9 +255,10 @@ class Guard:
                 info.gc_reclaimed += 1
             pool = info.pool() if info is not None else None
             dialect = getattr(pool, "_dialect", None)
-            fate = ("SQLAlchemy could not return it (asyncio driver) and terminated it"
-                    if getattr(dialect, "is_async", False)
-                    else "SQLAlchemy reset it and put it back silently")
+            fate = (getattr(info, "fate", None)  # a pool adapter's library says its own
+                    or ("SQLAlchemy could not return it (asyncio driver) and terminated it"
+                        if getattr(dialect, "is_async", False)
+                        else "SQLAlchemy reset it and put it back silently"))
             msg = (f"connection checked out at {_short(h)} was garbage-collected without being "
                    f"returned, {fmt_s(h.age())} after checkout; {fate}")
         else:

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.pool import Pool
 
 from .findings import CATALOGUE, Finding, Site
 from .guard import GUARD
@@ -180,8 +178,7 @@ class LeakCheck:
             self.in_phase = False
 
     def _begin(self, item: pytest.Item) -> None:
-        if not event.contains(Pool, "checkout", sa_rt._on_checkout):
-            sa_rt.ensure_global_listeners()  # a test's teardown cleared class-level listeners
+        sa_rt.ensure_global_listeners()  # a test's teardown may clear class-level listeners
         if self._on_finding not in GUARD.options.on_finding:  # instrument() called again
             GUARD.options.on_finding.append(self._on_finding)
         self._process_inbox()

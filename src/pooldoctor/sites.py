@@ -36,6 +36,7 @@ _INTERNAL_PACKAGES = (
     "asyncpg",
     "aiomysql",
     "aiosqlite",
+    "dbutils",
     "_pytest",
     "pluggy",
     "pytest_asyncio",

@@ -35,6 +35,8 @@ from sqlalchemy import exc
 import pooldoctor
 from pooldoctor.guard import GUARD
 from pooldoctor.runtime import sqlalchemy as pdsa
+from pooldoctor.runtime.sqlalchemy import pools as pdsa_pools
+from pooldoctor.runtime.sqlalchemy import waits as pdsa_waits
 
 REQUIRE = os.environ.get("POOLDOCTOR_REQUIRE_SERVERS") == "1"
 QUIET = {"log": False, "exit_check": False}
@@ -481,12 +483,12 @@ class _PopFails(dict):  # type: ignore[type-arg]
 BREAKS: dict[str, Callable[[pytest.MonkeyPatch, sa.Engine], object]] = {
     "observer": lambda mp, e: GUARD.observers.append(Broken()),
     "capture": lambda mp, e: mp.setattr(GUARD, "depth", "eight"),
-    "hold": lambda mp, e: mp.setattr(pdsa, "_fast_checkout", _boom),
+    "hold": lambda mp, e: mp.setattr(pdsa_pools, "_fast_checkout", _boom),
     "counter": lambda mp, e: mp.setattr(pdsa.stats_for(e), "checkout_counter", _FailingCount()),
     "checkin": lambda mp, e: mp.setattr(pdsa.stats_for(e), "holds", _PopFails()),
     "emit": lambda mp, e: mp.setattr(GUARD.collector, "add", _boom),
-    "server_id": lambda mp, e: mp.setattr(pdsa, "server_id", _boom),
-    "holders": lambda mp, e: mp.setattr(pdsa, "holders_summary", _boom),
+    "server_id": lambda mp, e: mp.setattr(pdsa_pools, "server_id", _boom),
+    "holders": lambda mp, e: mp.setattr(pdsa_waits, "holders_summary", _boom),
 }
 
 

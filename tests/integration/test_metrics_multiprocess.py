@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -58,10 +59,14 @@ def test_forked_workers_add_up(tmp_path: Path, pg_url: str) -> None:
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     got = {}
+    hosts = set()
     for fam in text_string_to_metric_families(r.stdout):
         for s in fam.samples:
             labels = dict(s.labels)
-            if labels.pop("pool", None) == name:
+            if s.name == "target_info":
+                hosts.add(tuple(sorted(labels.items())))
+            if labels.pop("pool", None) == name or labels.pop(
+                    "db_client_connection_pool_name", None) == name:
                 got[(s.name, tuple(sorted(labels.items())))] = s.value
     assert got[("pooldoctor_checkouts_total", ())] == 7  # 1 in the parent + 2 x 3
     assert got[("pooldoctor_connections_created_total", ())] == 3  # one per process
@@ -74,3 +79,14 @@ def test_forked_workers_add_up(tmp_path: Path, pg_url: str) -> None:
     assert got[("pooldoctor_connections_max", ())] == 2
     assert "pooldoctor_checkout_timeouts_total" not in {k[0] for k in got} or got[
         ("pooldoctor_checkout_timeouts_total", ())] == 0
+    # the OpenTelemetry-named families add up the same way
+    assert got[("db_client_connection_wait_time_seconds_count", ())] == 7
+    assert got[("db_client_connection_use_time_seconds_count", ())] == 7
+    assert got[("db_client_connection_create_time_seconds_count", ())] == 3
+    state = "db_client_connection_state"
+    assert got[("db_client_connection_count", ((state, "idle"),))] == 1
+    assert got[("db_client_connection_count", ((state, "used"),))] == 0
+    assert got[("db_client_connection_max", ())] == 2
+    assert got[("db_client_connection_idle_max", ())] == 2
+    # one target_info for the host, whatever the number of processes
+    assert hosts == {(("host_name", socket.gethostname()),)}

@@ -19,6 +19,7 @@ from sqlalchemy.pool import Pool
 import pooldoctor
 from pooldoctor.guard import GUARD
 from pooldoctor.runtime import sqlalchemy as guard_sa
+from pooldoctor.runtime.sqlalchemy import pools as guard_pools
 
 from .test_runtime_guard import QUIET, findings, here, wait_for
 
@@ -185,7 +186,7 @@ def test_uninstrument_restores_everything(tmp_path: Path, guard: object) -> None
     assert type(engine.pool) is pool_class
     assert type(engine.pool._pool.not_empty) is threading.Condition  # type: ignore[attr-defined]
     assert not {"do_begin", "do_commit", "do_rollback", "connect"} & set(vars(engine.dialect))
-    assert not sa.event.contains(Pool, "checkout", guard_sa._on_checkout)
+    assert not sa.event.contains(Pool, "checkout", guard_pools._on_checkout)
     with engine.connect():
         assert pooldoctor.holds() == []
     assert not GUARD.active
@@ -332,7 +333,7 @@ def test_failing_hook_never_breaks_checkout_or_checkin(tmp_path: Path, guard: ob
     class PopFails(dict):  # type: ignore[type-arg]
         pop = boom
 
-    monkeypatch.setattr(guard_sa, "_fast_checkout", boom)  # checkout: the hold cannot be made
+    monkeypatch.setattr(guard_pools, "_fast_checkout", boom)  # checkout: the hold cannot be made
     with engine.connect() as c:
         assert c.exec_driver_sql("SELECT 1").scalar() == 1
     monkeypatch.undo()

@@ -25,6 +25,7 @@ from pooldoctor.guard import GUARD
 from pooldoctor.ledger import Hold
 from pooldoctor.runtime import hotpath
 from pooldoctor.runtime import sqlalchemy as sa_rt
+from pooldoctor.runtime.sqlalchemy import pools as sa_pools
 from pooldoctor.sites import is_internal_file, pairs
 
 C = hotpath._c
@@ -50,7 +51,7 @@ def test_speedups_in_use_when_required() -> None:
     if os.environ.get("POOLDOCTOR_REQUIRE_SPEEDUPS") != "1":
         pytest.skip("POOLDOCTOR_REQUIRE_SPEEDUPS is not set")
     assert hotpath.SPEEDUPS, "pooldoctor._speedups is not built or could not be configured"
-    assert sa_rt._fast_checkout is C.checkout  # type: ignore[union-attr]
+    assert sa_pools._fast_checkout is C.checkout  # type: ignore[union-attr]
 
 
 def test_no_speedups_env_turns_them_off(tmp_path: Path) -> None:

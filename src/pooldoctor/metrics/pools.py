@@ -17,6 +17,8 @@ class Current:
     used: int  # checked out
     idle: int  # open and in the pool
     waiting: int  # checkouts waiting for a connection
+    idle_max: int | None = None  # most idle connections kept (QueuePool: pool_size)
+    idle_min: int | None = None  # fewest idle connections kept (SQLAlchemy keeps none warm)
 
     @property
     def open(self) -> int:
@@ -56,10 +58,10 @@ def current(info: Any) -> Current:
         size = pool.size()
         mo = pool._max_overflow
         return Current(size, size + mo if mo > -1 else None, max(pool.checkedout(), 0),
-                       max(pool.checkedin(), 0), waiting)
+                       max(pool.checkedin(), 0), waiting, idle_max=size, idle_min=0)
     used = max(info.checked_out, 0)
     if isinstance(pool, NullPool):
-        return Current(None, None, used, 0, waiting)
+        return Current(None, None, used, 0, waiting, idle_max=0, idle_min=0)
     if isinstance(pool, SingletonThreadPool):
         opened = len(getattr(pool, "_all_conns", ()))
         limit = getattr(pool, "size", None)  # an attribute on SingletonThreadPool

@@ -28,8 +28,8 @@ except ModuleNotFoundError as e:  # pragma: no cover - depends on the install
         "pooldoctor.metrics.prometheus needs prometheus-client: "
         "pip install 'pooldoctor[prometheus]'", name=e.name) from None
 
-from ..findings import lookup
 from ..guard import GUARD
+from . import prom_otel
 from .pools import current, infos
 from .recorder import (
     CLOSE_REASONS,
@@ -40,6 +40,8 @@ from .recorder import (
     Histogram,
     enable,
     metrics_of,
+    severity,
+    site_label,
 )
 
 PREFIX = "pooldoctor"
@@ -83,8 +85,11 @@ class PoolCollector(Collector):
     """A custom collector: the figures of every guarded pool, read at scrape time.
 
     Pools are labelled ``pool`` with their name or masked URL; pools with the same label are
-    added up.
+    added up. The OpenTelemetry-named families (:mod:`.prom_otel`) follow.
     """
+
+    target_info = True  # also expose target_info (host_name, process_pid)
+    otel_names = True  # also expose the OpenTelemetry-named families
 
     def collect(self) -> Iterator[Metric]:
         conns = GaugeMetricFamily(_n("connections"), HELP["connections"], labels=["pool", "state"])
@@ -142,7 +147,7 @@ class PoolCollector(Collector):
         findings = CounterMetricFamily(_n("findings"), HELP["findings"],
                                        labels=["code", "severity"])
         for code, n in sorted(dict(RECORDER.findings).items()):
-            findings.add_metric([code, _severity(code)], n)
+            findings.add_metric([code, severity(code)], n)
 
         yield conns
         yield cmax
@@ -151,16 +156,18 @@ class PoolCollector(Collector):
         yield closed
         yield from hists.values()
         yield findings
+        if self.otel_names:
+            try:
+                families = list(prom_otel.collect(self.target_info))
+            except Exception:  # the older families are still served
+                GUARD.internal_error("metrics collect")
+                families = []
+            yield from families
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # no descriptions: nothing is collected at registration time
 
 
-def _severity(code: str) -> str:
-    try:
-        return lookup(code).severity
-    except Exception:
-        return "unknown"
 
 
 def _by_label(all_infos: list[Any]) -> dict[str, list[Any]]:
@@ -205,6 +212,7 @@ class _Mirror:
         self.waiting = pc.Gauge(_n("checkouts_waiting"), HELP["checkouts_waiting"], lbl,
                                 registry=None, multiprocess_mode="livesum")
         self._gc_seen: dict[int, int] = {}
+        self.otel = prom_otel.Mirror()
 
     # guard observer
     def on_checkout(self, info: Any, hold: Any) -> None:
@@ -212,6 +220,7 @@ class _Mirror:
 
     def on_checkin(self, info: Any, hold: Any, held_s: float) -> None:
         self.use.labels(info.label).observe(held_s)
+        self.otel.use(info, held_s)
 
     def on_wait(self, info: Any, waited_s: float) -> None:
         if waited_s >= GUARD.options.wait_threshold:
@@ -219,12 +228,14 @@ class _Mirror:
 
     def on_timeout(self, info: Any) -> None:
         self.timeouts.labels(info.label).inc()
+        self.otel.timeout(info)
 
     def on_connect(self, info: Any) -> None:
         self.created.labels(info.label).inc()
 
     def on_finding(self, f: Any) -> None:
-        self.findings.labels(f.code, _severity(f.code)).inc()
+        self.findings.labels(f.code, severity(f.code)).inc()
+        self.otel.finding(f.code, severity(f.code), site_label(f))
 
     # recorder listener
     def on_close(self, info: Any, reason: str) -> None:
@@ -232,9 +243,14 @@ class _Mirror:
 
     def on_create(self, info: Any, seconds: float) -> None:
         self.create.labels(info.label).observe(seconds)
+        self.otel.create(info, seconds)
 
     def on_wait_time(self, info: Any, seconds: float) -> None:
         self.wait.labels(info.label).observe(seconds)
+        self.otel.wait(info, seconds)
+
+    def on_timeout_wait(self, info: Any, seconds: float) -> None:
+        self.otel.wait(info, seconds)
 
     # watchdog tick
     def tick(self) -> None:
@@ -256,6 +272,7 @@ class _Mirror:
             if gc_total > seen:
                 self.gc.labels(label).inc(gc_total - seen)
                 self._gc_seen[id(group[0])] = gc_total
+        self.otel.tick()
 
 
 class _Refresh(Collector):
@@ -298,12 +315,16 @@ def _ensure_mirror() -> _Mirror:
         return _mirror
 
 
-def register(registry: CollectorRegistry | None = None) -> PoolCollector | None:
+def register(registry: CollectorRegistry | None = None, target_info: bool = True,
+             otel_names: bool = True) -> PoolCollector | None:
     """Register pooldoctor's metrics on ``registry`` (default: ``prometheus_client.REGISTRY``).
 
-    Idempotent. In multiprocess mode nothing is registered: the metrics are written to the
-    multiprocess directory and a ``MultiProcessCollector`` on the serving registry reads them;
-    returns None then.
+    ``target_info=False`` leaves out ``target_info`` (when the registry has its own, e.g.
+    OpenTelemetry's Prometheus exporter's); ``otel_names=False`` leaves out the
+    OpenTelemetry-named families (``db_client_connection_*``, findings by site, target_info)
+    and halves a scrape. Idempotent. In multiprocess mode nothing is
+    registered: the metrics are written to the multiprocess directory and a
+    ``MultiProcessCollector`` on the serving registry reads them; returns None then.
     """
     enable()
     if multiprocess_dir():
@@ -311,6 +332,8 @@ def register(registry: CollectorRegistry | None = None) -> PoolCollector | None:
         return None
     reg = REGISTRY if registry is None else registry
     c = collector()
+    c.target_info = target_info
+    c.otel_names = otel_names
     with _lock:
         if c not in getattr(reg, "_collector_to_names", {}):
             reg.register(c)

@@ -1,10 +1,10 @@
 """The figures behind every exporter: one observer of the guard, per-pool timings and reasons.
 
-:class:`PoolInfo` (runtime/sqlalchemy.py) already counts checkouts, timeouts, waits, connects and
-garbage-collected checkouts. The recorder adds what needs a clock or a reason: checkout wait
-time, use (hold) time, connection create time, checkins, and connections closed by reason. It
-keeps monotonic totals; :func:`pooldoctor.metrics.stats.pop_stats` resets a *view* of them, so
-Prometheus counters never go backwards.
+:class:`PoolInfo` (runtime/sqlalchemy/info.py) already counts checkouts, timeouts, waits,
+connects and garbage-collected checkouts. The recorder adds what needs a clock or a reason:
+checkout wait time, use (hold) time, connection create time, checkins, and connections closed
+by reason. It keeps monotonic totals; :func:`pooldoctor.metrics.stats.pop_stats` resets a
+*view* of them, so Prometheus counters never go backwards.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool, Pool, QueuePool
 
-from ..findings import Finding
+from ..findings import Finding, lookup
 from ..guard import GUARD
 
 # Bucket upper bounds in seconds (the last bucket is +Inf).
@@ -29,6 +29,9 @@ CREATE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
 
 # Why a pooled connection was closed (see docs/metrics.md).
 CLOSE_REASONS = ("recycled", "invalidated", "overflow", "unpooled", "detached", "disposed")
+
+# Findings by site: a label per site, so their number is bounded.
+MAX_SITES = 500
 
 _KEY = "_pd_metrics"
 _T0 = "_pd_connect_t0"
@@ -67,12 +70,27 @@ class Histogram:
         self.count += other.count
 
 
+def severity(code: str) -> str:
+    """The catalogue severity of ``code`` (``unknown`` for a code it does not have)."""
+    try:
+        return lookup(code).severity
+    except Exception:
+        return "unknown"
+
+
+def site_label(f: Finding) -> str:
+    """The site of a finding as a label: ``path:line in function``, the path relative to
+    the working directory when inside it (so a fleet's processes agree); ``""`` when none."""
+    return f.site.short() if f.site is not None else ""
+
+
 class PoolMetrics:
     """The recorder's figures for one pool (kept on its PoolInfo, across ``dispose()``)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.wait = Histogram(WAIT_BUCKETS)
+        self.wait_timed_out = Histogram(WAIT_BUCKETS)  # waits of checkouts that timed out
         self.use = Histogram(USE_BUCKETS)
         self.create = Histogram(CREATE_BUCKETS)
         self.closed = dict.fromkeys(CLOSE_REASONS, 0)
@@ -96,9 +114,12 @@ class Recorder:
     def __init__(self) -> None:
         self.enabled = False
         self.findings: dict[str, int] = {}
+        # (code, severity, site) -> count; at most MAX_SITES sites, the rest under "(other)"
+        self.site_findings: dict[tuple[str, str, str], int] = {}
         # Exporters that need every event (Prometheus multiprocess, OpenTelemetry): objects
-        # with optional on_close(info, reason), on_create(info, seconds) and
-        # on_wait_time(info, seconds) (once per successful checkout).
+        # with optional on_close(info, reason), on_create(info, seconds),
+        # on_wait_time(info, seconds) (once per successful checkout) and
+        # on_timeout_wait(info, seconds) (once per checkout that timed out).
         self.listeners: list[Any] = []
 
     # ---------------------------------------------------------------- guard observer
@@ -110,12 +131,19 @@ class Recorder:
 
     # The guard reports a wait only for a checkout that blocked (nothing idle), before its
     # checkout event, and also for one that then timed out. The wait histogram covers every
-    # successful checkout: 0 s when it did not block; timed-out checkouts are not in it.
+    # successful checkout: 0 s when it did not block; a timed-out checkout's wait goes to
+    # wait_timed_out (OpenTelemetry's wait_time is the time to obtain: it counts both).
     def on_wait(self, info: Any, waited_s: float) -> None:
         _tls.wait = waited_s
 
     def on_timeout(self, info: Any) -> None:
+        waited = getattr(_tls, "wait", 0.0)
         _tls.wait = 0.0
+        m = info.__dict__.get(_KEY) or metrics_of(info)
+        with m.lock:
+            m.wait_timed_out.observe(waited)
+        if self.listeners:
+            self._tell("on_timeout_wait", info, waited)
 
     def on_checkout(self, info: Any, hold: Any) -> None:
         waited = getattr(_tls, "wait", 0.0)
@@ -128,8 +156,12 @@ class Recorder:
             self._tell("on_wait_time", info, waited)
 
     def on_finding(self, f: Finding) -> None:
+        key = (f.code, severity(f.code), site_label(f))
         with _lock:
             self.findings[f.code] = self.findings.get(f.code, 0) + 1
+            if key not in self.site_findings and len(self.site_findings) >= MAX_SITES:
+                key = (key[0], key[1], "(other)")
+            self.site_findings[key] = self.site_findings.get(key, 0) + 1
 
     # ---------------------------------------------------------------- pool events
 

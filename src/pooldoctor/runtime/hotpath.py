@@ -13,7 +13,8 @@ on this stack); the caller then takes its careful path.
 - ``user_stack(frame, depth) -> Frames | None`` (``user_stack_py`` here): the stack from the
   first user frame; the tests compare the two.
 - ``TxnHook(orig, begin)``: a dialect's ``do_begin``/``do_commit``/``do_rollback`` that
-  records the transaction on the hold (C only; runtime/sqlalchemy.py has the Python twin).
+  records the transaction on the hold (C only; runtime/sqlalchemy/transactions.py has the
+  Python twin).
 """
 
 from __future__ import annotations
@@ -121,6 +122,6 @@ checkout: Callable[[Any, dict[str, Any], Any], Hold | None] = (
     _c.checkout if _c else checkout_py)
 checkin: Callable[[Hold], bool] = _c.checkin if _c else checkin_py
 # TxnHook(orig, begin): a dialect's do_begin (begin=True) / do_commit / do_rollback in C;
-# None without the C module (runtime/sqlalchemy.py then wraps them in Python)
+# None without the C module (runtime/sqlalchemy/transactions.py then wraps them in Python)
 TxnHook: Callable[[Callable[[Any], None], bool], Callable[[Any], None]] | None = (
     _c.TxnHook if _c else None)

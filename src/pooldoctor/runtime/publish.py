@@ -23,7 +23,6 @@ import threading
 import time
 from typing import Any
 
-from ..urls import parse_url
 from .tags import process_tag
 
 SCHEMA = "pooldoctor.holds/1"
@@ -61,6 +60,8 @@ def server_of(url: Any) -> str | None:
     if not isinstance(url, str) or "://" not in url:
         return None
     try:
+        from ..urls import parse_url  # here: urls.py may import SQLAlchemy
+
         u = parse_url(url)
     except Exception:
         return None

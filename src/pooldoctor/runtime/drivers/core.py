@@ -2,8 +2,9 @@
 
 A raw connection becomes a hold when it is opened by user code; the hold ends on ``close()``.
 Connections that a pool opens for itself (SQLAlchemy's pool, psycopg_pool, psycopg2.pool,
-mysql.connector's pool, DBUtils, aiosqlite's worker thread) are not raw holds: the stack above
-the driver's connect shows a frame of that pool, which :func:`pool_owned` finds in a short walk.
+mysql.connector's pool, DBUtils, asyncpg's and aiomysql's pools, aiosqlite's worker thread)
+are not raw holds: the stack above the driver's connect shows a frame of that pool, which
+:func:`pool_owned` finds in a short walk.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ _POOL_FRAMES: tuple[tuple[str, frozenset[str] | None], ...] = (
     (f"{_sep}psycopg2{_sep}pool.py", None),
     (f"{_sep}dbutils{_sep}", None),
     (f"{_sep}aiosqlite{_sep}", None),
+    (f"{_sep}asyncpg{_sep}pool.py", None),
+    (f"{_sep}aiomysql{_sep}pool.py", None),
+    # SQLAlchemy's asyncio pools await the driver's connect from greenlet_spawn (their own
+    # frames are in a child greenlet, off the coroutine's chain)
+    (f"{_sep}sqlalchemy{_sep}util{_sep}", frozenset({"greenlet_spawn"})),
     (f"{_sep}mysql{_sep}connector{_sep}pooling.py",
      frozenset({"add_connection", "get_connection", "_get_pooled_connection"})),
 )

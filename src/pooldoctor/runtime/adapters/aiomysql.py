@@ -1,0 +1,95 @@
+"""aiomysql: ``Pool.acquire()`` (awaited, or ``async with``) to ``Pool.release()`` is a
+checkout; ``aiomysql.connect()`` to ``close()``/``ensure_closed()`` a raw connection.
+
+aiomysql's pool waits for ever when it is exhausted (no timeout error: PD109 tells the wait)
+and keeps its connections in use alive (PD102 does not apply to checkouts). A raw connection
+dropped without ``close()`` is closed by its ``__del__`` with a ``ResourceWarning``: PD102.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ...guard import GUARD
+from ..drivers.core import Patcher, pool_owned
+from .protocol import (
+    PoolStats,
+    begin,
+    checkin,
+    checkout,
+    closed,
+    closed_check,
+    dropped,
+    opened,
+    stats_of,
+    waited,
+)
+
+LABEL = "aiomysql"
+MODULE = "aiomysql"
+
+
+def _figures(pool: Any) -> dict[str, Any]:
+    return {"size": pool.size, "min_size": pool.minsize, "max_size": pool.maxsize,
+            "idle": pool.freesize}
+
+
+def _stats(pool: Any) -> PoolStats:
+    return stats_of(pool, LABEL, _figures)
+
+
+def patch(p: Patcher) -> None:
+    pool_cls = sys.modules["aiomysql.pool"].Pool
+    conn_mod = sys.modules["aiomysql.connection"]
+    acquire, release = pool_cls._acquire, pool_cls.release
+
+    async def _acquire(self: Any) -> Any:
+        b = begin(self, _stats)
+        if b is None:
+            return await acquire(self)
+        st, t0 = b
+        try:
+            conn = await acquire(self)
+        except BaseException:
+            waited(st, t0, timed_out=True)
+            raise
+        waited(st, t0)
+        checkout(st, conn)
+        return conn
+
+    def release_(self: Any, conn: Any) -> Any:
+        if GUARD.active:
+            checkin(conn)
+        return release(self, conn)
+
+    p.wrap(pool_cls, "_acquire", _acquire)
+    p.wrap(pool_cls, "release", release_)
+
+    connect = conn_mod._connect  # what aiomysql.connect() awaits, looked up at each call
+
+    async def _connect(*args: Any, **kwargs: Any) -> Any:
+        conn = await connect(*args, **kwargs)
+        if GUARD.active and not pool_owned():
+            opened(conn, LABEL)
+        return conn
+
+    p.wrap(conn_mod, "_connect", _connect)
+
+    conn_cls = conn_mod.Connection
+    close, finalize = conn_cls.close, conn_cls.__del__
+
+    def close_(self: Any) -> None:
+        try:
+            close(self)
+        finally:
+            closed(self)
+
+    def __del__(self: Any) -> None:
+        if getattr(self, "_writer", None) is not None:
+            dropped(self)  # left to the garbage collector's path: PD102
+        finalize(self)
+
+    p.wrap(conn_cls, "close", close_)
+    p.wrap(conn_cls, "__del__", __del__)
+    closed_check(LABEL, lambda c: bool(c.closed))

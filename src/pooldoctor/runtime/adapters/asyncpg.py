@@ -1,0 +1,107 @@
+"""asyncpg: ``Pool.acquire()`` (awaited, or ``async with``) to ``Pool.release()`` is a
+checkout; ``asyncpg.connect()`` to ``close()``/``terminate()`` a raw connection.
+
+asyncpg's objects have ``__slots__``: the pool and the connection proxy take no weak
+reference, so a checkout is held on the proxy's ``Connection`` (it has ``__weakref__``) and
+the pool is known through one of its connection holders. ``acquire(timeout=...)`` raises the
+builtin ``TimeoutError`` (``asyncio.TimeoutError``), which gets the holders; without a
+timeout asyncpg waits for ever (PD109 tells the wait). The pool keeps its proxies alive, so
+PD102 does not apply to checkouts. A connection closed through its proxy ends the checkout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from ...guard import GUARD
+from ..drivers.core import Patcher, pool_owned
+from .protocol import (
+    PoolStats,
+    begin,
+    checkin,
+    checkout,
+    closed,
+    closed_check,
+    opened,
+    stats_of,
+    timed_out,
+    waited,
+)
+
+LABEL = "asyncpg"
+MODULE = "asyncpg"
+
+
+def _figures(pool: Any) -> dict[str, Any]:
+    return {"size": pool.get_size(), "min_size": pool.get_min_size(),
+            "max_size": pool.get_max_size(), "idle": pool.get_idle_size()}
+
+
+def _stats(pool: Any) -> PoolStats:
+    holders = pool._holders
+    return stats_of(pool, LABEL, _figures, "", anchor=holders[0] if holders else None,
+                    resolve=lambda holder: holder._pool)
+
+
+def patch(p: Patcher) -> None:
+    apg = sys.modules["asyncpg"]
+    conn_mod = sys.modules["asyncpg.connection"]
+    pool_cls = sys.modules["asyncpg.pool"].Pool
+    acquire, release = pool_cls._acquire, pool_cls.release
+
+    async def _acquire(self: Any, timeout: float | None) -> Any:
+        b = begin(self, _stats)
+        if b is None:
+            return await acquire(self, timeout)
+        st, t0 = b
+        try:
+            proxy = await acquire(self, timeout)
+        except asyncio.TimeoutError as e:
+            waited(st, t0, timed_out=True)
+            timed_out(st, e, timeout)
+            raise
+        except BaseException:
+            waited(st, t0, timed_out=True)
+            raise
+        waited(st, t0)
+        con = getattr(proxy, "_con", None)
+        if con is not None:
+            checkout(st, con)
+        return proxy
+
+    async def release_(self: Any, connection: Any, *, timeout: float | None = None) -> Any:
+        con = getattr(connection, "_con", None)
+        if con is not None and GUARD.active:
+            checkin(con)
+        return await release(self, connection, timeout=timeout)
+
+    p.wrap(pool_cls, "_acquire", _acquire)
+    p.wrap(pool_cls, "release", release_)
+
+    connect = conn_mod.connect
+
+    async def connect_(*args: Any, **kwargs: Any) -> Any:
+        conn = await connect(*args, **kwargs)
+        if GUARD.active and not pool_owned():
+            opened(conn, LABEL)
+        return conn
+
+    p.wrap(conn_mod, "connect", connect_)
+    if apg.__dict__.get("connect") is connect:
+        p.set(apg, "connect", connect_)
+    p.rebind(connect, connect_)
+
+    conn_cls = conn_mod.Connection
+    cleanup = conn_cls._cleanup
+
+    def _cleanup(self: Any) -> None:
+        """Every close() and terminate() ends here: so does the hold."""
+        try:
+            cleanup(self)
+        finally:
+            closed(self)
+
+    p.wrap(conn_cls, "_cleanup", _cleanup)
+    closed_check(LABEL, lambda c: bool(c.is_closed()))

@@ -1,0 +1,39 @@
+"""psycopg 3's ``AsyncConnection``: open to close is a hold (the sync ``Connection`` is a raw
+driver, see ``drivers/psycopg3.py``), sited at the user's ``await AsyncConnection.connect()``,
+with the asyncio task's name. ``async with conn:`` closes it. Connections that
+``AsyncConnectionPool`` opens for itself are not holds.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ...guard import GUARD
+from ..drivers.core import Patcher, pool_owned
+from .protocol import closed, closed_check, opened
+
+LABEL = "psycopg_async"
+MODULE = "psycopg"
+HOLD_LABEL = "psycopg"  # the driver's name in holds, as for the sync connections
+
+
+def patch(p: Patcher) -> None:
+    cls = sys.modules["psycopg"].AsyncConnection
+    init, close = cls.__init__, cls.close
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if GUARD.active and not pool_owned():
+            opened(self, HOLD_LABEL)
+
+    async def close_(self: Any) -> None:
+        try:
+            await close(self)
+        finally:
+            if getattr(self, "closed", True):
+                closed(self)
+
+    p.wrap(cls, "__init__", __init__)
+    p.wrap(cls, "close", close_)
+    closed_check(HOLD_LABEL, lambda c: bool(getattr(c, "closed", False)))
