@@ -1,88 +1,90 @@
-"""Cost of the SQL audit log per statement, against no audit, in one run.
+"""Cost of the SQL audit log per statement, against a process that never had it.
 
-One connection executes ``SELECT 1`` in a loop. Rounds alternate: no audit, then each audit
-configuration, so machine noise hits every side alike; the figure is the ratio of medians.
-SQLite (in-process) is timed in CPU time of this thread (time.thread_time), which other
-processes on a busy machine barely disturb; PostgreSQL in wall time (the round trip is the
-point). The audit writes to a file in a temporary directory.
+One connection executes ``SELECT 1`` in a loop. Every side of every round is a fresh process
+(see ``_ab.py``): the "off" side never enabled the audit (an earlier ``enable()`` used to leave
+SQLAlchemy's event marks behind and slow it), sides run in rotating order, each warms up
+before it is timed (the audit sides with the audit on), CPU is the whole process's. The audit
+writes to a file in a temporary directory. Sides:
 
-Configurations: ``all`` (every statement written), ``sample=0.01`` (1 in 100 written),
-``slow_ms=1000`` with ``sample=0`` (only slow or failed statements: none here).
+- ``off``: no audit; ``all``: every statement written; ``sample=0.01``: 1 in 100 written;
+  ``slow-only``: ``slow_ms=1000, sample=0`` (only slow or failed statements: none here);
+- ``after-disable``: ``enable()`` then ``disable()`` before the loop: must cost nothing.
 
-    python bench/audit_overhead.py [--statements 20000] [--rounds 7] [--pg URL | --no-pg]
+``--callgrind`` adds instructions per statement (SQLite; steady on a shared machine).
+
+    python bench/audit_overhead.py [--rounds 9] [--statements 20000] [--pg-statements 2000]
+                                   [--pg URL | --no-pg] [--callgrind]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
 import tempfile
-import time
-from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
+import _ab
 
-from pooldoctor import audit
-
-CONFIGS: list[tuple[str, dict[str, Any]]] = [
-    ("all", {}),
-    ("sample=0.01", {"sample": 0.01}),
-    ("slow_ms=1000 sample=0", {"slow_ms": 1000.0, "sample": 0.0}),
-]
-
-
-def per_statement(conn: Any, n: int, clock: Callable[[], float]) -> float:
-    run = conn.exec_driver_sql
-    t0 = clock()
-    for _ in range(n):
-        run("SELECT 1")
-    return (clock() - t0) / n
+CONFIGS: dict[str, dict[str, Any] | None] = {
+    "off": None,
+    "all": {},
+    "sample=0.01": {"sample": 0.01},
+    "slow-only": {"slow_ms": 1000.0, "sample": 0.0},
+    "after-disable": {},
+}
 
 
-def measure(label: str, engine: sa.Engine, n: int, rounds: int, path: str,
-            clock: Callable[[], float]) -> None:
-    with engine.connect() as conn:
-        per_statement(conn, max(n // 10, 10), clock)  # warm up
-        times: dict[str, list[float]] = {"off": [], **{name: [] for name, _ in CONFIGS}}
-        for _ in range(rounds):
-            times["off"].append(per_statement(conn, n, clock))
-            for name, kw in CONFIGS:
-                audit.enable(path, **kw)
-                times[name].append(per_statement(conn, n, clock))
+def worker(side: str, n: int, url: str) -> None:
+    import sqlalchemy as sa
+
+    from pooldoctor import audit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = sa.create_engine(url)
+        kw = CONFIGS[side]
+        if kw is not None:
+            audit.enable(os.path.join(tmp, "audit.jsonl"), **kw)
+            if side == "after-disable":
                 audit.disable()
-            if os.path.exists(path):
-                os.truncate(path, 0)
-    base = statistics.median(times["off"])
-    print(f"{label}: no audit {base * 1e6:8.2f} us/statement", flush=True)
-    for name, _ in CONFIGS:
-        t = statistics.median(times[name])
-        print(f"  audit {name:<24} {t * 1e6:8.2f} us/statement   ratio {t / base:5.3f}   "
-              f"(+{(t - base) * 1e6:.2f} us)", flush=True)
+        with engine.connect() as conn:
+            run = conn.exec_driver_sql
+            result = _ab.timed_loop(lambda: run("SELECT 1"), n)
+        audit.disable()
+        engine.dispose()
+    _ab.emit(result)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--statements", type=int, default=20000)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--pg-statements", type=int, default=2000)
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument("--callgrind", action="store_true")
     args = ap.parse_args()
-    print(f"python {sys.version.split()[0]}, SQLAlchemy {sa.__version__}, {args.rounds} rounds "
-          "alternating no audit / audit, median per statement")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "audit.jsonl")
-        sqlite = sa.create_engine("sqlite://")
-        measure("sqlite SELECT 1 (cpu)", sqlite, args.statements, args.rounds, path,
-                time.thread_time)
-        sqlite.dispose()
-        if not args.no_pg:
-            pg = sa.create_engine(args.pg)
-            measure("postgresql SELECT 1 (wall)", pg, max(args.statements // 10, 500),
-                    args.rounds, path, time.perf_counter)
-            pg.dispose()
+    if args.worker:
+        side, n, url = args.worker
+        worker(side, int(n), url)
+        return 0
+    me = os.path.abspath(__file__)
+    _ab.header("SELECT 1 on one connection, no audit vs audit", args.rounds)
+    targets = [("sqlite SELECT 1", "sqlite://", args.statements, ("cpu",))]
+    if not args.no_pg:
+        targets.append(("postgresql SELECT 1", args.pg, args.pg_statements, ("cpu", "wall")))
+    for label, url, n, clocks in targets:
+        def cmd(side: str, n: int = n, url: str = url) -> list[str]:
+            return [_ab.PY, me, "--worker", side, str(n), url]
+
+        results = _ab.ab({s: (cmd(s), {}) for s in CONFIGS}, args.rounds)
+        _ab.report(f"{label} ({n} per process)", results, base="off", clocks=clocks)
+        if args.callgrind and url.startswith("sqlite") and _ab.have_valgrind():
+            k = max(n // 4, 500)
+            ir = {s: _ab.instructions(lambda m, s=s: cmd(s, m), k) for s in CONFIGS}
+            print("  instructions per statement (callgrind): " + " | ".join(
+                f"{s} {v:,.0f}" + ("" if s == "off" else f" ratio {v / ir['off']:.3f}")
+                for s, v in ir.items()), flush=True)
     return 0
 
 

@@ -3,9 +3,12 @@ rendering time of 5,000 synthetic rows.
 
     .venv/bin/python bench/snapshot.py [--mysql URL] [--pg URL] [--connections 1000]
                                        [--pg-connections 40] [--rows 5000]
+                                       [--raise-max-connections]
 
-MariaDB/MySQL: opens ``--connections`` real connections on loopback (a bounded loop), raising
-``max_connections`` with SET GLOBAL for the run when needed and restoring it afterwards.
+MariaDB/MySQL: opens up to ``--connections`` real connections on loopback (a bounded loop),
+leaving 20 of the server's free slots to everyone else. The server's configuration is never
+changed unless asked: ``--raise-max-connections`` raises ``max_connections`` with SET GLOBAL
+for the run (when it is too low) and restores it afterwards.
 PostgreSQL (max_connections is usually 100 and shared): opens only ``--pg-connections``.
 Every connection is closed at the end. Prints numbers; asserts nothing about speed.
 """
@@ -20,11 +23,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
-
 from pooldoctor.server.model import ACTIVE, IDLE, IDLE_TXN, ServerConn, Snapshot
 from pooldoctor.server.probes import open_probe
 from pooldoctor.server.render import render_snapshot
+from pooldoctor.urls import parse_url
 
 MYSQL = "mysql+pymysql://root@127.0.0.1:3306/test"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -40,10 +42,10 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def bench_mysql(url: str, n: int, repeat: int) -> None:
+def bench_mysql(url: str, n: int, repeat: int, raise_limit: bool = False) -> None:
     import pymysql
 
-    u = sa.make_url(url)
+    u = parse_url(url)
     kw = {"host": u.host, "port": u.port or 3306, "user": u.username,
           "password": u.password or "", "database": u.database}
     admin = pymysql.connect(autocommit=True, **kw)
@@ -53,10 +55,15 @@ def bench_mysql(url: str, n: int, repeat: int) -> None:
         with admin.cursor() as cur:
             cur.execute("SELECT @@GLOBAL.max_connections")
             (old_max,) = cur.fetchone()  # type: ignore[misc]
-        raised = old_max < n + 60
+        raised = raise_limit and old_max < n + 60
         if raised:
             with admin.cursor() as cur:
                 cur.execute(f"SET GLOBAL max_connections = {n + 60}")
+        else:  # the server as it is: leave room for everyone else
+            with admin.cursor() as cur:
+                cur.execute("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+                used = int(cur.fetchone()[1])  # type: ignore[index]
+            n = max(min(n, old_max - used - 20), 0)
         t0 = time.perf_counter()
         for _ in range(n):  # bounded loop on loopback
             conns.append(pymysql.connect(autocommit=True, **kw))
@@ -81,7 +88,7 @@ def bench_mysql(url: str, n: int, repeat: int) -> None:
 def bench_pg(url: str, n: int, repeat: int) -> None:
     import psycopg
 
-    u = sa.make_url(url)
+    u = parse_url(url)
     kw = {"host": u.host, "port": u.port or 5432, "user": u.username, "dbname": u.database,
           "autocommit": True, "application_name": "pooldoctor-bench"}
     conns: list[Any] = []
@@ -149,9 +156,13 @@ def main() -> None:
     ap.add_argument("--pg-connections", type=int, default=40)
     ap.add_argument("--rows", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--raise-max-connections", action="store_true",
+                    help="MariaDB/MySQL: raise max_connections with SET GLOBAL for the run "
+                         "(restored afterwards) to open --connections; off by default")
     args = ap.parse_args()
     bench_render(args.rows, args.repeat)
-    for name, fn in (("mysql", lambda: bench_mysql(args.mysql, args.connections, args.repeat)),
+    for name, fn in (("mysql", lambda: bench_mysql(args.mysql, args.connections, args.repeat,
+                                                       args.raise_max_connections)),
                      ("pg", lambda: bench_pg(args.pg, args.pg_connections, args.repeat))):
         try:
             fn()

@@ -75,17 +75,18 @@ class ServerConnection:
 
 def connect(url: str, *, timeout: float = 5.0, autocommit: bool = True) -> ServerConnection:
     """Connect to the server at ``url`` (SQLAlchemy form); raise BadURL or ServerError."""
-    import sqlalchemy as sa
-    from sqlalchemy.pool import NullPool
-
     u = parse_url(url)
     masked = mask_url(u)
     backend = u.get_backend_name()
     if u.port is not None and not 0 < u.port < 65536:
         raise BadURL(f"bad database url {masked!r}: port {u.port} is out of range 1-65535")
+    import sqlalchemy as sa  # a bad URL is refused without it
+    from sqlalchemy.pool import NullPool
+
     try:
-        connect_args = timeout_args(u.get_dialect().driver, timeout)
-        engine = sa.create_engine(u, poolclass=NullPool, connect_args=connect_args)
+        su = u.to_sqlalchemy()
+        connect_args = timeout_args(su.get_dialect().driver, timeout)
+        engine = sa.create_engine(su, poolclass=NullPool, connect_args=connect_args)
     except (ImportError, sa.exc.NoSuchModuleError) as e:
         raise BadURL(_missing_driver(u, e)) from None
     except sa.exc.ArgumentError as e:

@@ -175,6 +175,46 @@ def _error_fields(exc: BaseException, params: bool, sql: str) -> dict[str, Any]:
     return out
 
 
+_HAS_EVENTS = "_has_events"
+_UNSET = object()
+
+
+def _flagged_by(target: Any) -> list[Any]:
+    """What listening on ``target`` marks as having events for good (``_has_events``): the
+    engine (or the Engine class) and its dialect (``handle_error`` is a dialect event)."""
+    from sqlalchemy.engine.interfaces import Dialect
+
+    return [target, Dialect if isinstance(target, type) else target.dialect]
+
+
+def _listeners_left(obj: Any) -> bool:
+    """Does ``obj`` (a class or an instance) still have any event listener? True when unsure."""
+    try:
+        dispatch = obj.dispatch
+        for name in dispatch._event_names:
+            listeners = getattr(dispatch, name)
+            levels = getattr(listeners, "_clslevel", None)  # a class: listeners per subclass
+            if any(len(v) for v in levels.values()) if levels is not None else len(listeners):
+                return True
+        return False
+    except Exception:
+        return True
+
+
+def _restore_flags(flags: list[tuple[Any, Any]]) -> None:
+    """Give back the bare statement path: SQLAlchemy sets ``_has_events`` at the first listener
+    and never clears it, so every later statement would dispatch events to nobody."""
+    for obj, before in flags:
+        if before is not True and not _listeners_left(obj):
+            try:
+                if before is _UNSET:
+                    delattr(obj, _HAS_EVENTS)
+                else:
+                    setattr(obj, _HAS_EVENTS, before)
+            except Exception:
+                pass
+
+
 class AuditLog:
     """One audit configuration, attached to every engine (or to one)."""
 
@@ -195,6 +235,7 @@ class AuditLog:
         self._random: Callable[[], float] = random.random
         self._lock = threading.Lock()
         self._attached = False
+        self._flags: list[tuple[Any, Any]] = []
         if self.path:
             self._write: _FileWriter | _LoggerWriter = _FileWriter(self.path)
         elif isinstance(logger, logging.Logger):
@@ -207,6 +248,8 @@ class AuditLog:
     def attach(self) -> AuditLog:
         with self._lock:
             if not self._attached:
+                self._flags = [(obj, vars(obj).get(_HAS_EVENTS, _UNSET))
+                               for obj in _flagged_by(self.target)]
                 event.listen(self.target, "before_cursor_execute", self._before)
                 event.listen(self.target, "after_cursor_execute", self._after)
                 event.listen(self.target, "handle_error", self._on_error)
@@ -222,6 +265,7 @@ class AuditLog:
                     if event.contains(self.target, name, fn):
                         event.remove(self.target, name, fn)
                 self._attached = False
+                _restore_flags(self._flags)
             self._write.close()
 
     # ------------------------------------------------------------------ events

@@ -141,10 +141,10 @@ def _limits(url: str | None, timeout: float) -> ServerLimits | None:
     """The server's limits, or None without a URL; server trouble is exit code 3."""
     if not url:
         return None
-    import sqlalchemy as sa
-
     try:
         with connect(url, timeout=timeout) as sc:
+            import sqlalchemy as sa  # loaded by connect(); not before a bad URL is refused
+
             try:
                 return read_limits(sc)
             except sa.exc.DBAPIError as e:

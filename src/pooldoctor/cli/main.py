@@ -28,7 +28,37 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# the one-line summaries `pooldoctor --help` lists, so that listing imports no command module
+SUMMARIES: dict[str, str] = {
+    "advise": "Check pool settings against the server's limits; recommend.",
+    "dashboard": "A live page of pools, holders, findings and server connections.",
+    "demo": "Every runtime finding in a short scenario (SQLite, no server).",
+    "explain": "Explain a finding code (PD101...): meaning, example, fix.",
+    "kill": "Terminate the server connections that match the filters.",
+    "lint": "Check Python files for connection-leak patterns.",
+    "run": "Run a program (script, python -m, gunicorn...) under the guard.",
+    "snapshot": "Every connection the server holds, attributed to code sites.",
+    "top": "A live view of the server's connections.",
+    "watch": "Poll the server and report PD301-PD305.",
+}
+
+
 class LazyGroup(click.Group):
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from SUMMARIES (a command imported already speaks for itself)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            module = COMMANDS[name].split(":")[0]
+            if name in SUMMARIES and module not in sys.modules:
+                rows.append((name, SUMMARIES[name]))
+                continue
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(formatter.width)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(n for n in COMMANDS if self._find(n) is not None)
 

@@ -74,7 +74,7 @@ class ServerCounter:
         from pooldoctor.dbconnect import describe_db_error, timeout_args
 
         try:
-            u = parse_url(url)
+            u = parse_url(url).to_sqlalchemy()
         except BadURL as e:
             raise pytest.UsageError(f"--pooldoctor-server: {e}") from None
         masked = mask_url(u)

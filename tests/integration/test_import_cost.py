@@ -1,0 +1,90 @@
+"""Commands that need no engine import no SQLAlchemy (it costs a third of a second): checked in
+``sys.modules`` of a fresh process per command, not in times."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("sqlalchemy", "greenlet", "psycopg", "psycopg2", "pymysql", "MySQLdb")
+
+PROGRAM = r"""
+import atexit, sys
+HEAVY = {heavy!r}
+
+@atexit.register
+def _show():
+    loaded = sorted(m for m in sys.modules if m.partition(".")[0] in HEAVY)
+    sys.__stderr__.write("LOADED " + " ".join(loaded[:5]) + "\n")
+
+from pooldoctor.cli.main import main
+main(sys.argv[1:])
+"""
+
+
+def loaded_by(tmp_path: Path, *args: str) -> tuple[list[str], subprocess.CompletedProcess[str]]:
+    script = tmp_path / "cmd.py"
+    script.write_text(PROGRAM.format(heavy=HEAVY))
+    out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    line = [x for x in out.stderr.splitlines() if x.startswith("LOADED")]
+    assert line, out.stderr
+    return line[-1].split()[1:], out
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"],
+    ["--version"],
+    ["explain", "PD101"],
+    ["lint", "one.py"],
+    ["lint", "--format", "json", "one.py"],
+    *[[cmd, "--help"] for cmd in ("snapshot", "top", "watch", "kill", "advise", "run",
+                                  "dashboard", "demo", "lint", "explain")],
+], ids=" ".join)
+def test_no_sqlalchemy_without_an_engine(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "one.py").write_text("import sqlite3\n\n\ndef f():\n    return 1\n")
+    loaded, out = loaded_by(tmp_path, *args)
+    assert out.returncode == 0, out.stderr
+    assert loaded == [], f"{' '.join(args)} imported {loaded}"
+
+
+@pytest.mark.parametrize("cmd", ["snapshot", "top", "watch", "kill", "advise"])
+def test_a_bad_url_is_refused_before_any_import(tmp_path: Path, cmd: str) -> None:
+    args = [cmd, "mysql+pymysql://root:s3cr@t:w@127.0.0.1/test"]
+    if cmd == "kill":
+        args += ["--all"]
+    loaded, out = loaded_by(tmp_path, *args)
+    assert out.returncode == 2, out.stderr
+    assert "percent-encoded" in out.stderr and "s3cr" not in out.stderr
+    assert "invalid literal" not in out.stderr
+    assert loaded == []
+
+
+def test_postgres_scheme_works_for_server_commands(tmp_path: Path) -> None:
+    """``postgres://`` (Heroku and many hosting services) is PostgreSQL, as for libpq."""
+    from tests.conftest import PG_URL, need_server
+
+    url = need_server(PG_URL).replace("postgresql+psycopg://", "postgres+psycopg://", 1)
+    for args in (["snapshot", "--format", "json", url],
+                 ["advise", "--workers", "1", "--pool-size", "1", "--max-overflow", "0", url]):
+        _, out = loaded_by(tmp_path, *args)
+        assert out.returncode in (0, 1), out.stderr
+        assert "postgresql" in out.stdout
+
+
+def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None:
+    from pooldoctor.cli.main import COMMANDS, SUMMARIES
+
+    assert set(SUMMARIES) == set(COMMANDS)
+    script = tmp_path / "help.py"
+    script.write_text("import sys\nfrom pooldoctor.cli.main import main\n"
+                      "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+                      "print(sorted(m for m in sys.modules if m.startswith('pooldoctor.cli.')))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "['pooldoctor.cli.common', 'pooldoctor.cli.main']"
+    for name, summary in SUMMARIES.items():
+        assert f"  {name}" in out.stdout and summary in out.stdout
