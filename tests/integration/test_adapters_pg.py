@@ -69,15 +69,14 @@ def test_psycopg_pool_leak_in_a_thread_is_sited_and_returned_after_all(pg: None)
         t = threading.Thread(target=work, name="worker-leak")
         t.start()
         t.join()
-        f = wait_finding("PD101", lines[0])
+        # the thread has ended holding it: PD110, without waiting for the leak threshold
+        f = wait_finding("PD110", lines[0])
         assert f.site is not None and f.site.file.endswith(FILE)
-        assert f.details["thread"] == "worker-leak" or f.details["thread"].startswith("thread-")
-        assert f.details["pool"].startswith("psycopg_pool:")
+        assert "worker-leak" in f.message  # the name recorded at checkout
         assert [h["kind"] for h in adapter_holds()] == ["checkout"]
-        pool.putconn(got[0])
+        pool.putconn(got[0])  # given back by another thread after all
         assert adapter_holds() == []
-        [f] = findings("PD101")
-        assert f.details.get("returned_count") == 1
+        assert findings("PD101") == []
         [info] = [p for p in pooldoctor.report().pools
                   if p.get("name") == f"psycopg_pool:{pool.name}"]
         assert info["checkouts"] == 1 and info["peak_checked_out"] == 1

@@ -29,6 +29,7 @@ from ..server_ids import server_id
 
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
+_active: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
 _modules = sys.modules
 _getframe = sys._getframe
 _perf_counter = time.perf_counter
@@ -252,7 +253,8 @@ def checkout(st: PoolStats, obj: Any, conn: Any = None, skip: int = 1) -> Hold |
         h.pool = st  # kind: CHECKOUT, the class default (no per-hold __dict__)
         h.frames = frames
         h.since = _monotonic()
-        h.thread_id = _get_ident()
+        h.thread_id = ident = _get_ident()
+        h.thread = _active.get(ident)  # names and PD110 stay right when the id is reused
         h.pid = g.pid
         c = obj if conn is None else conn
         e = _sids.get(id(c))

@@ -9,7 +9,7 @@ is PD110. ``atomic()`` and ``set_autocommit(False)`` are the hold's transactions
 except the class-wide ones Django's ``TestCase`` opens to isolate tests.
 
 Django 5.1's pool (``OPTIONS={"pool": ...}``) lends psycopg_pool connections: those are the pool
-adapter's checkouts, and carry no raw hold here to mark, so nothing is counted twice.
+adapter's checkouts (no raw hold, so nothing is counted twice), marked kept the same way.
 """
 
 from __future__ import annotations
@@ -41,11 +41,24 @@ def kept(wrapper: Any) -> None:
     try:
         h = _hold(wrapper)
         if h is None:
+            h = _pool_hold(wrapper)
+        if h is None:
             h = _library_hold(wrapper)
         if h is not None:
             h.keeper = KEEPER
     except Exception:
         GUARD.internal_error("django connect")
+
+
+def _pool_hold(wrapper: Any) -> Hold | None:
+    """The psycopg_pool adapter's checkout of a connection Django 5.1's pool lent this
+    thread (Django keeps it until ``connection.close()``, as it does its own connections)."""
+    protocol = sys.modules.get("pooldoctor.runtime.adapters.protocol")
+    conn = getattr(wrapper, "connection", None)
+    if protocol is None or conn is None:
+        return None
+    h: Hold | None = protocol.live_hold(conn)
+    return h
 
 
 _DJANGO_DB = (os.path.join(os.sep + "django", "db", ""),
