@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +85,7 @@ def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None
                       "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
                       "print(sorted(m for m in sys.modules if m.startswith('pooldoctor.cli.')))\n")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=120, check=True)
+                         timeout=120, check=True, env={**os.environ, "COLUMNS": "200"})
     assert out.stdout.strip().splitlines()[-1] == "['pooldoctor.cli.common', 'pooldoctor.cli.main']"
-    for name, summary in SUMMARIES.items():
+    for name, summary in SUMMARIES.items():  # wide enough: no summary is cut
         assert f"  {name}" in out.stdout and summary in out.stdout

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 import click
+from click.utils import make_default_short_help
 
 from .. import __version__
 from ..urls import BadURL, mask_text
@@ -29,17 +30,18 @@ COMMANDS: dict[str, str] = {
 
 
 # the one-line summaries `pooldoctor --help` lists, so that listing imports no command module
+# (each is the first sentence of its command's help: tests/unit/test_cli_first_hour.py)
 SUMMARIES: dict[str, str] = {
-    "advise": "Check pool settings against the server's limits; recommend.",
-    "dashboard": "A live page of pools, holders, findings and server connections.",
-    "demo": "Every runtime finding in a short scenario (SQLite, no server).",
-    "explain": "Explain a finding code (PD101...): meaning, example, fix.",
-    "kill": "Terminate the server connections that match the filters.",
-    "lint": "Check Python files for connection-leak patterns.",
-    "run": "Run a program (script, python -m, gunicorn...) under the guard.",
-    "snapshot": "Every connection the server holds, attributed to code sites.",
-    "top": "A live view of the server's connections.",
-    "watch": "Poll the server and report PD301-PD305.",
+    "advise": "Check pool settings against a server's limits and recommend a configuration.",
+    "dashboard": "Serve a live dashboard on http://HOST:PORT/ until Ctrl-C.",
+    "demo": "Run short scenarios of connection leaks under the guard and show the findings.",
+    "explain": "Print the documentation of finding CODES such as PD101.",
+    "kill": "Terminate the connections of the server at URL that match the filter.",
+    "lint": "Check Python PATHS (files or folders; default: .) for connection leak patterns.",
+    "run": "Run CMD (a script, `python -m ...`, gunicorn, pytest...) under the guard.",
+    "snapshot": "One look at every connection the server at URL holds (idle ones included).",
+    "top": "A live view of the server at URL, refreshed every --interval seconds.",
+    "watch": "Poll the server at URL and report PD301-PD305; exit 1 when anything was found.",
 }
 
 
@@ -55,7 +57,10 @@ class LazyGroup(click.Group):
             cmd = self.get_command(ctx, name)
             if cmd is not None and not cmd.hidden:
                 rows.append((name, cmd.get_short_help_str(formatter.width)))
-        if rows:
+        if rows:  # one line each, cut at a word with "..." as click cuts its own short help
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            rows = [(name, str(make_default_short_help(text, limit)))  # type: ignore[operator]
+                    for name, text in rows]
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
