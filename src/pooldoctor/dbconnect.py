@@ -5,7 +5,9 @@ Used by the server watch, the advisor and the dashboard. Errors never hold the p
 
 from __future__ import annotations
 
+import importlib
 import math
+import re
 import socket
 import threading
 import time
@@ -14,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .urls import BadURL, mask_text, mask_url, parse_url
+from .urls import BadURL, DatabaseURL, mask_text, mask_url, parse_url
 
 EXTRAS = {"pymysql": "mysql", "psycopg": "postgres", "psycopg2": "postgres2", "MySQLdb": "mysql"}
 
@@ -27,14 +29,34 @@ class ServerError(Exception):
 
 @dataclass
 class ServerConnection:
-    """A SQLAlchemy connection to a server, with the masked URL and the backend family."""
+    """A DB-API connection to a server, with the masked URL and the backend family."""
 
-    conn: Any  # sqlalchemy.engine.Connection
-    engine: Any
+    conn: Any  # the driver's connection (psycopg, psycopg2, PyMySQL, MySQLdb)
     backend: str  # "postgresql" | "mysql" | "sqlite" | ...
     url: str  # masked
     timeout: float = 5.0  # seconds each query may take, network included
     timed_out: bool = field(default=False, repr=False)
+    errors: tuple[type[BaseException], ...] = field(default=(Exception,), repr=False)
+    """The exceptions that mean the database refused or failed a query (the driver's Error)."""
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """The rows (tuples) of one statement within ``timeout``; parameters are ``:name``."""
+        with self.bounded():
+            return self._execute(sql, params)
+
+    def _execute(self, sql: str, params: dict[str, Any] | None) -> list[Any]:
+        cur = self.conn.cursor()
+        try:
+            if params is None:
+                cur.execute(sql)
+            else:
+                cur.execute(pyformat(sql), params)
+            return list(cur.fetchall()) if cur.description is not None else []
+        finally:
+            cur.close()
+
+    def _fileno(self) -> int | None:
+        return driver_fileno(self.conn)
 
     @contextmanager
     def bounded(self) -> Iterator[None]:
@@ -43,7 +65,7 @@ class ServerConnection:
         if self.timed_out:  # the socket was shut down: nothing more can be asked
             raise ServerError(self._no_answer())
         try:
-            fd = driver_fileno(self.conn.connection.dbapi_connection)
+            fd = self._fileno()
         except Exception:  # invalidated: the query will say so
             fd = None
         with deadline(fd, self.timeout) as fired:
@@ -61,10 +83,7 @@ class ServerConnection:
         return f"no answer from {self.url} within {self.timeout:g} s (--timeout)"
 
     def close(self) -> None:
-        try:
-            self.conn.close()
-        finally:
-            self.engine.dispose()
+        self.conn.close()
 
     def __enter__(self) -> ServerConnection:
         return self
@@ -73,21 +92,133 @@ class ServerConnection:
         self.close()
 
 
+@dataclass
+class _SAServerConnection(ServerConnection):
+    """The same through a SQLAlchemy engine, for the drivers pooldoctor does not drive."""
+
+    engine: Any = None
+
+    def _execute(self, sql: str, params: dict[str, Any] | None) -> list[Any]:
+        import sqlalchemy as sa
+
+        if params is None:
+            result = self.conn.exec_driver_sql(sql)
+        else:
+            result = self.conn.execute(sa.text(sql), params)
+        return list(result.fetchall()) if result.returns_rows else []
+
+    def _fileno(self) -> int | None:
+        return driver_fileno(self.conn.connection.dbapi_connection)
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        finally:
+            self.engine.dispose()
+
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def pyformat(sql: str) -> str:
+    """``:name`` parameters as the drivers' ``%(name)s`` (a literal ``%`` doubled; ``::`` kept)."""
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
 def connect(url: str, *, timeout: float = 5.0, autocommit: bool = True) -> ServerConnection:
-    """Connect to the server at ``url`` (SQLAlchemy form); raise BadURL or ServerError."""
+    """Connect to the server at ``url`` (SQLAlchemy form); raise BadURL or ServerError.
+
+    psycopg, psycopg2, PyMySQL and mysqlclient are driven directly (no SQLAlchemy); any other
+    driver or dialect goes through a SQLAlchemy engine.
+    """
     u = parse_url(url)
     masked = mask_url(u)
     backend = u.get_backend_name()
     if u.port is not None and not 0 < u.port < 65536:
         raise BadURL(f"bad database url {masked!r}: port {u.port} is out of range 1-65535")
-    import sqlalchemy as sa  # a bad URL is refused without it
+    family = FAMILIES.get(backend)
+    driver = SYNC_DRIVERS.get((family or "", u.get_driver_name()))
+    if family is None or driver is None:
+        return _connect_sqlalchemy(u, masked, timeout, autocommit)
+    try:
+        module = importlib.import_module(MODULES[driver])
+    except ImportError as e:
+        raise BadURL(_missing_driver(u, e)) from None
+    errors: tuple[type[BaseException], ...] = (module.Error,)
+    t0 = time.monotonic()
+    try:
+        raw = _open(module, driver, u, timeout, autocommit)
+    except Exception as e:
+        if time.monotonic() - t0 >= timeout:
+            raise ServerError(f"cannot connect to {masked}: no answer within "
+                              f"{timeout:g} s (--timeout)") from None
+        why = describe_db_error(e) if isinstance(e, errors) else mask_text(_first_line(e))
+        raise ServerError(f"cannot connect to {masked}: {why}") from None
+    return ServerConnection(raw, family, masked, timeout=timeout, errors=errors)
+
+
+# (family, driver in the URL) -> the sync driver the watch uses ('' is the dialect's default,
+# as SQLAlchemy's); async drivers map to the sync driver of the same server
+SYNC_DRIVERS = {
+    ("postgresql", ""): "psycopg2", ("postgresql", "psycopg2"): "psycopg2",
+    ("postgresql", "psycopg"): "psycopg", ("postgresql", "psycopg_async"): "psycopg",
+    ("postgresql", "asyncpg"): "psycopg",
+    ("mysql", ""): "mysqldb", ("mysql", "mysqldb"): "mysqldb", ("mysql", "pymysql"): "pymysql",
+    ("mysql", "aiomysql"): "pymysql", ("mysql", "asyncmy"): "pymysql",
+}
+FAMILIES = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql",
+            "mariadb": "mysql"}
+MODULES = {"psycopg": "psycopg", "psycopg2": "psycopg2", "pymysql": "pymysql",
+           "mysqldb": "MySQLdb"}
+_MYSQL_INTS = ("compress", "client_flag", "local_infile", "connect_timeout", "read_timeout",
+               "write_timeout")
+
+
+def _open(module: Any, driver: str, u: DatabaseURL, timeout: float, autocommit: bool) -> Any:
+    """The driver's connection for ``u``, every network step bounded by ``timeout``."""
+    query = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in u.query.items()}
+    kw: dict[str, Any] = {"host": u.host, "port": u.port, "user": u.username,
+                          "password": u.password}
+    if driver in ("psycopg", "psycopg2"):
+        kw["dbname"] = u.database
+        kw = {k: v for k, v in kw.items() if v is not None}
+        kw.update(query)
+        kw.update(timeout_args(driver, timeout))
+        if driver == "psycopg":
+            return module.connect(autocommit=autocommit, **kw)
+        raw = module.connect(**kw)
+        raw.autocommit = autocommit
+        return raw
+    # PyMySQL / mysqlclient, the arguments SQLAlchemy's dialect gives them
+    kw["database"] = u.database
+    kw = {k: v for k, v in kw.items() if v is not None}
+    ssl = {k[4:]: query.pop(k) for k in list(query) if k.startswith("ssl_")}
+    mixed: dict[str, Any] = dict(query)
+    for k in _MYSQL_INTS:
+        if k in mixed:
+            mixed[k] = int(mixed[k])
+    if ssl:
+        mixed["ssl"] = ssl
+    kw.update(mixed)
+    kw.setdefault("charset", "utf8mb4")
+    kw.update(timeout_args(driver, timeout))
+    return module.connect(autocommit=autocommit, **kw)
+
+
+def _connect_sqlalchemy(u: DatabaseURL, masked: str, timeout: float,
+                        autocommit: bool) -> ServerConnection:
+    """Any other dialect or driver: a SQLAlchemy engine (imported only here)."""
+    import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
 
+    backend = u.get_backend_name()
     try:
         su = u.to_sqlalchemy()
         connect_args = timeout_args(su.get_dialect().driver, timeout)
         engine = sa.create_engine(su, poolclass=NullPool, connect_args=connect_args)
-    except (ImportError, sa.exc.NoSuchModuleError) as e:
+    except sa.exc.NoSuchModuleError:
+        raise BadURL(f"unknown database or driver {u.drivername!r} in {masked}") from None
+    except ImportError as e:
         raise BadURL(_missing_driver(u, e)) from None
     except sa.exc.ArgumentError as e:
         raise BadURL(f"bad database url {masked!r}: {mask_text(str(e))}") from None
@@ -119,8 +250,9 @@ def connect(url: str, *, timeout: float = 5.0, autocommit: bool = True) -> Serve
         finally:
             sa.event.remove(engine, "connect", on_connect)
         late = any(f.is_set() for f in fired)  # fired just as connect() returned
-    return ServerConnection(conn, engine, "mysql" if backend == "mariadb" else backend, masked,
-                            timeout=timeout, timed_out=late)
+    return _SAServerConnection(conn, "mysql" if backend == "mariadb" else backend, masked,
+                               timeout=timeout, timed_out=late, errors=(sa.exc.SQLAlchemyError,),
+                               engine=engine)
 
 
 def timeout_args(driver: str, timeout: float) -> dict[str, Any]:
@@ -193,11 +325,7 @@ def shutdown_fd(fd: int) -> None:
         sock.detach()  # the driver still owns the descriptor
 
 
-def _missing_driver(u: Any, e: BaseException) -> str:
-    import sqlalchemy as sa
-
-    if isinstance(e, sa.exc.NoSuchModuleError):
-        return f"unknown database or driver {u.drivername!r} in {mask_url(u)}"
+def _missing_driver(u: DatabaseURL, e: BaseException) -> str:
     name = getattr(e, "name", None) or str(e)
     extra = EXTRAS.get(str(name).split(".")[0])
     hint = f"; pip install 'pooldoctor[{extra}]'" if extra else ""
@@ -232,5 +360,5 @@ def is_permission_error(e: Any) -> bool:
 
 
 __all__ = ["BadURL", "ServerConnection", "ServerError", "connect", "deadline",
-           "describe_db_error", "driver_fileno", "is_permission_error", "shutdown_fd",
-           "timeout_args"]
+           "describe_db_error", "driver_fileno", "is_permission_error", "pyformat",
+           "shutdown_fd", "timeout_args"]

@@ -14,12 +14,12 @@ HEAVY = ("sqlalchemy", "greenlet", "psycopg", "psycopg2", "pymysql", "MySQLdb")
 
 PROGRAM = r"""
 import atexit, sys
-HEAVY = {heavy!r}
+HEAVY = set({heavy!r})
 
 @atexit.register
 def _show():
-    loaded = sorted(m for m in sys.modules if m.partition(".")[0] in HEAVY)
-    sys.__stderr__.write("LOADED " + " ".join(loaded[:5]) + "\n")
+    loaded = sorted({{m.partition(".")[0] for m in sys.modules}} & HEAVY)  # packages, not modules
+    sys.__stderr__.write("LOADED " + " ".join(loaded) + "\n")
 
 from pooldoctor.cli.main import main
 main(sys.argv[1:])
@@ -74,6 +74,33 @@ def test_postgres_scheme_works_for_server_commands(tmp_path: Path) -> None:
         _, out = loaded_by(tmp_path, *args)
         assert out.returncode in (0, 1), out.stderr
         assert "postgresql" in out.stdout
+
+
+# the driver each URL names: the only heavy package a server command may import
+DRIVERS = {"psycopg": "psycopg", "psycopg2": "psycopg2", "pymysql": "pymysql",
+           "mysqldb": "MySQLdb"}
+
+
+@pytest.mark.parametrize("which", ["pg", "mysql"])
+@pytest.mark.parametrize("cmd", ["snapshot", "top", "watch", "kill", "advise"])
+def test_server_commands_import_only_their_driver(tmp_path: Path, cmd: str, which: str) -> None:
+    """Against a real server, the server commands import the URL's driver and no SQLAlchemy."""
+    from pooldoctor.urls import parse_url
+    from tests.conftest import MYSQL_URL, PG_URL, need_server
+
+    url = need_server(PG_URL if which == "pg" else MYSQL_URL)
+    driver = DRIVERS.get(parse_url(url).get_driver_name())
+    if driver is None:
+        pytest.skip(f"{url.partition(':')[0]} goes through SQLAlchemy")
+    args = {"snapshot": ["snapshot", "--format", "json", url],
+            "top": ["top", url, "--iterations", "1"],
+            "watch": ["watch", url, "--once"],
+            "kill": ["kill", url, "--user", "pooldoctor-nobody-" + tmp_path.name[-8:]],
+            "advise": ["advise", "--workers", "1", "--pool-size", "1", "--max-overflow", "0",
+                       url]}[cmd]
+    loaded, out = loaded_by(tmp_path, *args)
+    assert out.returncode in (0, 1), out.stderr
+    assert loaded == [driver], f"{cmd} imported {loaded}"
 
 
 def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None:

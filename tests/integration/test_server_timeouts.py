@@ -122,13 +122,13 @@ def test_dashboard_server_on_a_silent_listener() -> None:
 
 # ------------------------------------------------- a real server that goes silent mid-way
 
-# (url fixture, statement text that starts the stall): SQLAlchemy's first query on a new
-# connection, the watch's own query, and a query of `advise`
+# (url fixture, statement text that starts the stall): the first query on a new connection
+# (the server's version), the watch's own query, and a query of `advise`
 STALLS = [
-    ("pg_url", b"version()", list(COMMANDS)),
+    ("pg_url", b"server_version", list(COMMANDS)),
     ("pg_url", b"pg_stat_activity", ["snapshot", "top", "watch", "kill"]),
     ("pg_url", b"pg_settings", ["advise"]),
-    ("mysql_url", b"sql_mode", list(COMMANDS)),
+    ("mysql_url", b"VERSION()", list(COMMANDS)),
     ("mysql_url", b"PROCESSLIST", ["snapshot", "top", "watch", "kill"]),
     ("mysql_url", b"wait_timeout", ["advise"]),
 ]

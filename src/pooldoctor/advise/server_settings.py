@@ -36,8 +36,7 @@ def read_limits(sc: ServerConnection) -> ServerLimits:
 
 
 def _rows(sc: ServerConnection, sql: str) -> list[Any]:
-    with sc.bounded():
-        return list(sc.conn.exec_driver_sql(sql).all())
+    return sc.query(sql)
 
 
 def _optional(sc: ServerConnection, limits: ServerLimits, what: str, sql: str) -> list[Any] | None:

@@ -143,11 +143,11 @@ def _limits(url: str | None, timeout: float) -> ServerLimits | None:
         return None
     try:
         with connect(url, timeout=timeout) as sc:
-            import sqlalchemy as sa  # loaded by connect(); not before a bad URL is refused
-
             try:
                 return read_limits(sc)
-            except sa.exc.DBAPIError as e:
+            except ServerError:
+                raise
+            except sc.errors as e:
                 raise ServerError(f"cannot read the limits of {sc.url}: "
                                   f"{describe_db_error(e)}") from None
     except ServerError as e:

@@ -97,7 +97,7 @@ class MySQLProbe(Probe):
         try:
             self.run(f"KILL CONNECTION {int(conn.id)}")
         except ProbeQueryError as e:
-            args = getattr(getattr(e.error, "orig", None), "args", ())
+            args = getattr(getattr(e.error, "orig", e.error), "args", ())
             if args and args[0] == 1094:  # unknown thread id
                 return "already gone"
             return str(e)

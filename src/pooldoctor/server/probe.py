@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 from ..dbconnect import ServerConnection, ServerError, describe_db_error
-from ..urls import mask_text
 from .model import ServerConn, Snapshot
 
 
@@ -52,21 +51,13 @@ class Probe:
 
     def run(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         """Execute one query, counting it; driver errors become ServerError (masked)."""
-        import sqlalchemy as sa
-
         try:
-            with self.server.bounded():
-                if params is None:
-                    result = self.server.conn.exec_driver_sql(sql)
-                else:
-                    result = self.server.conn.execute(sa.text(sql), params)
-                return list(result.fetchall()) if result.returns_rows else []
-        except sa.exc.DBAPIError as e:
+            return self.server.query(sql, params)
+        except ServerError:
+            raise
+        except self.server.errors as e:
             raise ProbeQueryError(e, f"query on {self.url} failed: "
                                      f"{describe_db_error(e)}") from None
-        except sa.exc.SQLAlchemyError as e:  # e.g. the connection was invalidated
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise ProbeQueryError(e, f"query on {self.url} failed: {mask_text(first)}") from None
 
     def close(self) -> None:
         try:
