@@ -8,7 +8,7 @@ figures are medians over the rounds with min-max, wall time and the CPU time of 
 (the floor), ``ruff check`` on the same file, ``psql`` and the ``mariadb`` client for the same
 snapshot question.
 
-    python bench/startup.py [--rounds 11] [--pg URL] [--mysql URL] [--callgrind]
+    python bench/startup.py [--rounds 11] [--pg URL] [--mysql URL] [--callgrind] [--no-pyc]
 """
 
 from __future__ import annotations
@@ -69,10 +69,13 @@ def commands(tmp: str, pg: str, mysql: str) -> dict[str, list[str]]:
     return cmds
 
 
+ENV: dict[str, str] | None = None  # the children's environment (None: ours)
+
+
 def run_once(cmd: list[str]) -> tuple[float, float, int]:
     """Wall seconds, child CPU seconds, exit code."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -85,8 +88,14 @@ def main() -> int:
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--mysql", default="mysql+pymysql://root@127.0.0.1:3306/test")
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--no-pyc", action="store_true",
+                    help="keep the environment's PYTHONDONTWRITEBYTECODE (every run compiles)")
     args = ap.parse_args()
+    global ENV
     with tempfile.TemporaryDirectory() as tmp:
+        if not args.no_pyc:
+            ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "",  # empty: unset, for Python
+                   "PYTHONPYCACHEPREFIX": os.path.join(tmp, "pycache")}
         cmds = commands(tmp, args.pg, args.mysql)
         names = list(cmds)
         wall: dict[str, list[float]] = {n: [] for n in names}
@@ -109,7 +118,7 @@ def main() -> int:
                     f"{max(ms):.0f})   cpu {statistics.median(cs):7.1f} ms ({min(cs):.0f}-"
                     f"{max(cs):.0f})   exit {sorted(codes[name])}")
             if args.callgrind and _ab.have_valgrind():
-                line += f"   instructions {_ab._ir(cmds[name], None) / 1e6:,.0f} M"
+                line += f"   instructions {_ab._ir(cmds[name], ENV) / 1e6:,.0f} M"
             print(line, flush=True)
     return 0
 

@@ -116,3 +116,51 @@ def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None
     assert out.stdout.strip().splitlines()[-1] == "['pooldoctor.cli.common', 'pooldoctor.cli.main']"
     for name, summary in SUMMARIES.items():  # wide enough: no summary is cut
         assert f"  {name}" in out.stdout and summary in out.stdout
+
+
+# what a clean one-file lint (a pre-commit hook) must not import: the URL parser and its
+# urllib.parse, the json/SARIF writers, pathlib, worker processes, a TOML reader without a config
+NOT_FOR_ONE_FILE = ("pooldoctor.urls", "pooldoctor.reports", "urllib.parse", "ipaddress", "json",
+                    "pathlib", "multiprocessing", "concurrent.futures", "tomllib", "tomli")
+
+ONE_FILE_PROGRAM = r"""
+import sys
+from pooldoctor.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+print("CODE", code)
+print("LOADED", " ".join(sorted(m for m in {names!r} if m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["-q"], ["--isolated"]], ids=" ".join)
+def test_one_file_lint_imports_only_what_it_needs(tmp_path: Path, extra: list[str]) -> None:
+    (tmp_path / "one.py").write_text(
+        "import sqlite3\n\n\ndef load(path):\n    conn = sqlite3.connect(path)\n    try:\n"
+        "        return conn.execute('SELECT 1').fetchall()\n    finally:\n        conn.close()\n")
+    script = tmp_path / "cmd.py"
+    script.write_text(ONE_FILE_PROGRAM.format(names=NOT_FOR_ONE_FILE))
+    out = subprocess.run([sys.executable, str(script), "lint", *extra, "one.py"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    lines = out.stdout.splitlines()
+    assert "CODE 0" in lines, out.stderr
+    assert "no findings (1 file checked)" in out.stderr or "-q" in extra, out.stderr
+    loaded = [x for x in lines if x.startswith("LOADED")][-1].split()[1:]
+    assert loaded == [], f"a one-file lint imported {loaded}"
+
+
+def test_lint_with_findings_and_json_still_loads_its_writers(tmp_path: Path) -> None:
+    """The lazy imports are there when needed: findings are masked, json and sarif render."""
+    (tmp_path / "leak.py").write_text(
+        "import sqlite3\n\n\ndef load(path):\n    conn = sqlite3.connect(path)\n"
+        "    return conn.execute('SELECT 1').fetchall()\n")
+    script = tmp_path / "cmd.py"
+    script.write_text(ONE_FILE_PROGRAM.format(names=NOT_FOR_ONE_FILE))
+    for fmt, wanted in (("text", "pooldoctor.urls"), ("json", "json"), ("sarif", "json")):
+        out = subprocess.run([sys.executable, str(script), "lint", "--format", fmt, "leak.py"],
+                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert "CODE 1" in out.stdout.splitlines(), (fmt, out.stderr)
+        assert "PD20" in out.stdout, (fmt, out.stdout)
+        assert wanted in out.stdout.splitlines()[-1].split(), (fmt, out.stdout)

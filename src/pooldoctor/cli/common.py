@@ -7,8 +7,6 @@ from typing import IO, Any, NoReturn
 
 import click
 
-from ..urls import mask_text
-
 # exit codes (shared by every command)
 EXIT_OK = 0
 EXIT_FINDINGS = 1  # lint, watch, advise, run --fail-on-findings: something was found
@@ -20,6 +18,8 @@ class CliError(click.ClickException):
     """An error for the person at the terminal: one masked line, a chosen exit code."""
 
     def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        from ..urls import mask_text  # urllib.parse only when there is an error to print
+
         super().__init__(mask_text(message))
         self.exit_code = exit_code  # type: ignore[misc]
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ..findings import CATALOGUE, doc_page
-from ..reports import Report, tool_version
-from ..urls import mask_text
 from . import LintRun
+
+# json, pathlib, urllib.parse, reports and urls are imported by the renderers that use them:
+# a clean one-file text run (a pre-commit hook) needs none of them.
 from .rules import RULE_CODES
 
 # Where each code's page is published (docs/codes/PDxxx.md in the repository).
@@ -21,7 +19,11 @@ _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 def render_text(run: LintRun) -> str:
     lines = [f"{path}:{i.line}:{i.column}: {i.code} {i.message}" for path, i in run.issues()]
-    return mask_text("\n".join(lines) + "\n") if lines else ""
+    if not lines:
+        return ""
+    from ..urls import mask_text
+
+    return mask_text("\n".join(lines) + "\n")
 
 
 def summary(run: LintRun) -> str:
@@ -40,6 +42,8 @@ def summary(run: LintRun) -> str:
 
 
 def render_json(run: LintRun) -> str:
+    from ..reports import Report
+
     extra = {"lint": {
         "files": run.files,
         "lines": run.lines,
@@ -49,6 +53,9 @@ def render_json(run: LintRun) -> str:
 
 
 def _uri(path: str, root: str) -> str:
+    from pathlib import Path
+    from urllib.parse import quote
+
     absolute = os.path.abspath(path)
     try:
         rel = os.path.relpath(absolute, root)
@@ -61,6 +68,11 @@ def _uri(path: str, root: str) -> str:
 
 def sarif_dict(run: LintRun, root: str | None = None) -> dict[str, Any]:
     """A SARIF 2.1.0 log fit for GitHub code scanning (paths relative to ``root``)."""
+    from pathlib import Path
+
+    from ..reports import tool_version
+    from ..urls import mask_text
+
     root = os.path.abspath(root or os.getcwd())
     rules = []
     index = {}
@@ -117,4 +129,6 @@ def sarif_dict(run: LintRun, root: str | None = None) -> dict[str, Any]:
 
 
 def render_sarif(run: LintRun, root: str | None = None) -> str:
+    import json
+
     return json.dumps(sarif_dict(run, root), indent=2)
