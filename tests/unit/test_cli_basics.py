@@ -68,10 +68,11 @@ def test_demo_lists_and_runs_every_scenario() -> None:
     assert out.returncode == 0
     names = [line.split()[0] for line in out.stdout.splitlines()]
     assert {"never_returned", "gc_reclaimed", "small_pool", "engine_per_call",
-            "long_transaction", "fork"} <= set(names)
+            "long_transaction", "fork", "ended_thread"} <= set(names)
     out = run_cli("demo")
     assert out.returncode == 0, out.stderr
-    for code in ("PD101", "PD102", "PD103", "PD104", "PD105", "PD106", "PD107", "PD109"):
+    for code in ("PD101", "PD102", "PD103", "PD104", "PD105", "PD106", "PD107", "PD109",
+                 "PD110"):
         assert code in out.stdout
     assert "scenario" in out.stdout.splitlines()[-1]
 

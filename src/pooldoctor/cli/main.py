@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 import click
-from click.utils import make_default_short_help
 
 from .. import __version__
 from .common import EXIT_USAGE, CliError
@@ -26,6 +25,13 @@ COMMANDS: dict[str, str] = {
     "advise": "pooldoctor.cli.advise:advise",
     "dashboard": "pooldoctor.cli.dashboard:dashboard",
 }
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut at a word and marked with "..."."""
+    if len(text) <= limit:
+        return text
+    return text[:max(limit - 3, 1)].rsplit(" ", 1)[0].rstrip(" ,;:") + "..."
 
 
 # the one-line summaries `pooldoctor --help` lists, so that listing imports no command module
@@ -58,8 +64,7 @@ class LazyGroup(click.Group):
                 rows.append((name, cmd.get_short_help_str(formatter.width)))
         if rows:  # one line each, cut at a word with "..." as click cuts its own short help
             limit = formatter.width - 6 - max(len(name) for name, _ in rows)
-            rows = [(name, str(make_default_short_help(text, limit)))  # type: ignore[operator]
-                    for name, text in rows]
+            rows = [(name, _one_line(text, limit)) for name, text in rows]
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 

@@ -14,7 +14,7 @@ from ..runtime.runner import run_guarded
 from . import scenarios
 
 ORDER = ["never_returned", "gc_reclaimed", "small_pool", "engine_per_call", "long_transaction",
-         "fork", "raw_sqlite"]
+         "fork", "raw_sqlite", "ended_thread"]
 
 
 @dataclass
