@@ -13,13 +13,16 @@ import pooldoctor
 
 from .test_runtime_guard import QUIET, findings, here
 
+# the pool SQLAlchemy picks for a `mode=memory` URL, named (its picking it is deprecated)
+MEMORY_POOL: dict[str, Any] = {"poolclass": sa.pool.SingletonThreadPool}
+
 
 def test_in_memory_sqlite_engines_are_separate_databases(guard: object) -> None:
     pooldoctor.instrument(engine_threshold=2, **QUIET)
     kept: list[Any] = []
     for url in ["sqlite://", "sqlite:///:memory:"] * 3 + [
             "sqlite:///file:mem1?mode=memory&uri=true"] * 2:
-        e = sa.create_engine(url)
+        e = sa.create_engine(url, **MEMORY_POOL if "mode=memory" in url else {})
         kept.append((e, e.connect()))
     assert findings("PD104") == []
     for e, c in kept:
@@ -32,7 +35,7 @@ def test_shared_cache_memory_database_is_one_database(guard: object) -> None:
     url = "sqlite:///file:shared1?mode=memory&cache=shared&uri=true"
     kept = []
     for _ in range(2):
-        e = sa.create_engine(url)
+        e = sa.create_engine(url, **MEMORY_POOL)
         kept.append((e, e.connect()))
     assert len(findings("PD104")) == 1
     for e, c in kept:
