@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 
 
@@ -120,3 +122,18 @@ def free_port() -> Iterator[int]:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     yield port
+
+
+def wait_listening(port: int, proc: subprocess.Popen[str] | subprocess.Popen[bytes],
+                   seconds: float = 20) -> bool:
+    """Poll until something accepts on 127.0.0.1:``port``; False when ``proc`` ended first or
+    ``seconds`` passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)

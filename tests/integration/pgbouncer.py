@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from ..conftest import REQUIRE
+from ..net_faults import wait_listening
 
 
 def free_port() -> int:
@@ -83,17 +83,10 @@ pidfile = {folder}/pgbouncer.pid
                             stderr=subprocess.STDOUT, text=True)
     url = u.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read() if proc.stdout and proc.poll() is not None else ""
-                    log = _read(os.path.join(folder, "pgbouncer.log"))
-                    pytest.fail(f"pgbouncer did not start: {out[-1000:]} {log[-1000:]}")
-                time.sleep(0.05)
+        if not wait_listening(port, proc):
+            out = proc.stdout.read() if proc.stdout and proc.poll() is not None else ""
+            log = _read(os.path.join(folder, "pgbouncer.log"))
+            pytest.fail(f"pgbouncer did not start: {out[-1000:]} {log[-1000:]}")
         yield url
     finally:
         proc.terminate()

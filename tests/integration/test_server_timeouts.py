@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ..net_faults import Listener, StallingProxy, free_port
+from ..net_faults import Listener, StallingProxy, free_port, wait_listening
 
 TIMEOUT = 2.0
 START_UP = 15.0  # interpreter, imports and a loaded machine; far below "forever"
@@ -70,17 +70,8 @@ def http_server() -> Iterator[int]:
                               "127.0.0.1"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        import socket
-
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or p.poll() is not None:
-                    pytest.fail("http.server did not start")
-                time.sleep(0.05)
+        if not wait_listening(port, p):
+            pytest.fail("http.server did not start")
         yield port
     finally:
         p.kill()
