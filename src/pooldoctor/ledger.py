@@ -126,8 +126,9 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
             d["task"] = self.task
         if self.server_id is not None:
             d["server_id"] = self.server_id
-        if self.txn_since is not None:
-            d["transaction_age_s"] = round(time.monotonic() - self.txn_since, 3)
+        txn_since = self.txn_since  # read once: the holder's thread may end it meanwhile
+        if txn_since is not None:
+            d["transaction_age_s"] = round(time.monotonic() - txn_since, 3)
         if self.extra:
             d.update(self.extra)
         return d
