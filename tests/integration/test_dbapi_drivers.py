@@ -265,6 +265,28 @@ def test_connection_ended_by_the_server_ends_the_hold(quiet_guard: object,
     assert pooldoctor.report(include_held=True).findings == []
 
 
+@pytest.mark.parametrize("ended_by_server", [True, False])
+def test_psycopg_collected_after_the_server_ended_it(quiet_guard: object,
+                                                     ended_by_server: bool) -> None:
+    """Collected before the watchdog's sweep saw it closed: no PD102 (psycopg's own test of
+    ``check_connection`` does this); a connection still open when dropped stays a PD102."""
+    import psycopg
+
+    pooldoctor.instrument(log=False)
+    conn = psycopg.connect(**PG_ARGS, autocommit=True)
+    if ended_by_server:
+        with psycopg.connect(**PG_ARGS, autocommit=True) as observer:
+            observer.execute("SELECT pg_terminate_backend(%s, 5000)", [conn.info.backend_pid])
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("SELECT 1")
+        assert conn.closed
+    del conn
+    gc.collect()
+    GUARD.drain()
+    assert raw_holds() == []
+    assert codes() == ([] if ended_by_server else ["PD102"])
+
+
 # --------------------------------------------------------------------------- tags
 
 

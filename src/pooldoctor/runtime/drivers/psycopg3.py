@@ -4,7 +4,9 @@ class is patched where ``connect`` looks things up at call time.
 ``_get_connection_params`` (a classmethod) adds ``application_name``; ``__init__`` (called by
 ``_connect_gen`` once the server answered) opens the hold unless a pool is connecting;
 ``close`` ends it. ``with conn:`` calls ``close()``. Connections lent by psycopg_pool have
-``_pool`` and are never held here.
+``_pool`` and are never held here. ``__del__`` ends the hold of a connection the server or the
+network already closed (``closed`` is true, psycopg itself does not warn): collected that way
+it held no server connection, and is no PD102.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from ...guard import GUARD
 from ..tags import tag_connect_params
-from .core import Patcher, close_hold, open_hold, patch_cursors, pool_owned
+from .core import HOLD, Patcher, close_hold, connection_closed, open_hold, patch_cursors, pool_owned
 
 LABEL = "psycopg"
 MODULE = "psycopg"
@@ -23,7 +25,7 @@ MODULE = "psycopg"
 def patch(p: Patcher) -> None:
     cls = sys.modules["psycopg"].Connection
     params_fn = cls.__dict__["_get_connection_params"].__func__
-    init, close = cls.__init__, cls.close
+    init, close, finalize = cls.__init__, cls.close, cls.__del__
 
     def _get_connection_params(klass: Any, /, conninfo: str = "", **kwargs: Any) -> Any:
         if GUARD.active and "application_name" not in kwargs:
@@ -48,8 +50,16 @@ def patch(p: Patcher) -> None:
             if getattr(self, "closed", True):
                 close_hold(self)
 
+    def __del__(self: Any, *args: Any) -> None:
+        try:
+            if getattr(self, HOLD, None) is not None and connection_closed(self):
+                close_hold(self)  # before the weakref's callback reports it collected
+        except Exception:
+            GUARD.internal_error("psycopg finalizer")
+        finalize(self, *args)
 
     p.set(cls, "_get_connection_params", classmethod(_get_connection_params))
     p.wrap(cls, "__init__", __init__)
     p.wrap(cls, "close", close_)
+    p.wrap(cls, "__del__", __del__)
     patch_cursors(p, cls)
