@@ -68,11 +68,14 @@ class ServerConnection:
             fd = self._fileno()
         except Exception:  # invalidated: the query will say so
             fd = None
+        t0 = time.monotonic()
         with deadline(fd, self.timeout) as fired:
             try:
                 yield
             except Exception:
-                if fired.is_set():
+                # the driver's own read timeout (PyMySQL, mysqlclient: the same length) may
+                # fire before the timer's thread gets to run on a busy machine
+                if fired.is_set() or time.monotonic() - t0 >= self.timeout:
                     self.timed_out = True
                     raise ServerError(self._no_answer()) from None
                 raise
