@@ -25,6 +25,8 @@ divide the difference of the totals by the difference of N (start-up cancels out
 
     valgrind --tool=callgrind --callgrind-out-file=cg.out \
         python bench/adapters.py --instructions 6000 guarded   # then 2000; then bare
+
+``--instructions-lib psycopg_pool`` runs psycopg_pool's ``ConnectionPool`` instead.
 """
 
 from __future__ import annotations
@@ -254,17 +256,27 @@ BENCHES = {"psycopg_pool": bench_psycopg_pool, "asyncpg": bench_asyncpg,
            "dbutils": bench_dbutils, "aiosqlite": bench_aiosqlite}
 
 
-def instructions(n: int, guarded: bool) -> None:
-    """``n`` psycopg2.pool cycles after a warm-up, for callgrind (see the docstring)."""
-    import psycopg2.pool
+def instructions(n: int, guarded: bool, lib: str = "psycopg2_pool") -> None:
+    """``n`` getconn/putconn cycles of ``lib`` after a warm-up, for callgrind (see the
+    docstring): psycopg2.pool (default) or psycopg_pool."""
+    if lib == "psycopg_pool":
+        import psycopg_pool
 
-    pool = psycopg2.pool.ThreadedConnectionPool(1, 1, **PG)
+        dsn = " ".join(f"{k}={v}" for k, v in PG.items())
+        pool: Any = psycopg_pool.ConnectionPool(dsn, min_size=1, max_size=1, open=True)
+        pool.wait(timeout=30)
+        close = pool.close
+    else:
+        import psycopg2.pool
+
+        pool = psycopg2.pool.ThreadedConnectionPool(1, 1, **PG)
+        close = pool.closeall
     if guarded:
         pooldoctor.instrument(log=False, exit_check=False)
     for k in (200, n):  # warm up: files judged, caches filled
         for _ in range(k):
             pool.putconn(pool.getconn())
-    pool.closeall()
+    close()
 
 
 def main() -> int:
@@ -278,13 +290,15 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", choices=sorted(BENCHES), default=None)
     ap.add_argument("--instructions", nargs=2, metavar=("N", "SIDE"), default=None,
                     help="run N psycopg2.pool cycles (SIDE: bare or guarded), for callgrind")
+    ap.add_argument("--instructions-lib", choices=("psycopg2_pool", "psycopg_pool"),
+                    default="psycopg2_pool", help="the pool --instructions cycles")
     a = ap.parse_args()
     if a.instructions is not None:
         n, side = a.instructions
         if not n.isdigit() or side not in ("bare", "guarded"):
             ap.error("--instructions takes a number of cycles and bare or guarded")
         PG["host"] = a.pg_host
-        instructions(int(n), side == "guarded")
+        instructions(int(n), side == "guarded", a.instructions_lib)
         return 0
     if a.rounds < 3 or a.pairs < a.block or a.block < 1:
         ap.error("--rounds must be at least 3, --pairs at least --block, --block at least 1")
