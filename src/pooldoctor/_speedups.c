@@ -700,15 +700,30 @@ hold_of(PyObject *conn)
     return h;
 }
 
-/* Count an internal failure (the exception set) with the guard; never raises. */
+/* Count an internal failure (the exception set) with the guard; never raises. The
+ * exception is made the one being handled while the guard logs it (exc_info), not left
+ * raised: a Python call with an exception set fails. */
 static void
 internal_error(const char *where)
 {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && tb != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    PyObject *handled = PyErr_GetHandledException();
+    PyErr_SetHandledException(value);
     PyObject *r = PyObject_CallMethod(guard, "internal_error", "s", where);
     if (r == NULL) {
         PyErr_Clear();
     }
     Py_XDECREF(r);
+    PyErr_SetHandledException(handled);
+    Py_XDECREF(handled);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
 }
 
 /* A transaction begins on h: when, and where unless it is the checkout's first. */
