@@ -272,6 +272,48 @@ async def test_psycopg_async_connection_open_to_close(pg: None) -> None:
     assert adapter_holds() == []
 
 
+# --------------------------------------------------------------------------- DBUtils PersistentDB
+
+
+@pytest.mark.parametrize("creator", ["psycopg", "psycopg2"])
+def test_dbutils_persistent_db_on_postgresql(pg: None, creator: str) -> None:
+    """PersistentDB over psycopg and psycopg2: a worker thread that ended while DBUtils keeps
+    its connection open is PD110 at its line; the main thread's persistent connection is
+    kept, not a leak; the driver connections are DBUtils' own, not raw holds."""
+    from dbutils.persistent_db import PersistentDB
+
+    module = psycopg if creator == "psycopg" else sys.modules["psycopg2"]
+    db = PersistentDB(module, **pg_args())
+    lines: list[int] = []
+
+    def work() -> None:
+        c = db.connection(); lines.append(here())  # noqa: E702
+        cur = c.cursor()
+        cur.execute("SELECT 1")
+        cur.close()
+        c.commit()
+
+    t = threading.Thread(target=work, name="pg-persistent")
+    t.start()
+    t.join(10)
+    main = db.connection()
+    main.cursor().execute("SELECT 1")
+    try:
+        assert {h["kind"] for h in adapter_holds()} == {"checkout"}  # no raw holds
+        GUARD.tick()
+        GUARD.tick()
+        f = wait_finding("PD110", lines[0])
+        assert f.details["thread"] == "pg-persistent" and f.details.get("server_id")
+        assert "(DBUtils keeps one per thread)" in f.message
+        assert [x.code for x in findings()] == ["PD110"]
+        assert GUARD.check_exit() == []
+    finally:
+        db.thread.connection._close()
+    del t
+    gc.collect()  # the Thread object goes: DBUtils closes the worker's connection
+    assert adapter_holds() == []
+
+
 # --------------------------------------------------------------------------- faults
 
 
