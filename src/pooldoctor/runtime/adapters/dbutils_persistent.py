@@ -21,8 +21,8 @@ from ...guard import GUARD
 from ..drivers.core import Patcher
 from .dbutils_pooled import address
 from .fastpath import checkin
-from .protocol import checkout, live_hold
 from .protocol import checkin as careful_checkin
+from .protocol import checkout, live_hold
 from .stats import PoolStats, stats_of
 
 LABEL = "dbutils.persistent_db"
