@@ -191,10 +191,13 @@ class Broken:
 def test_a_failure_inside_is_counted_never_raised(fast: SimpleNamespace) -> None:
     pool, conn = Pool(), fast.connect()
     st = seen(pool, conn)
-    st.checkout_counter = Broken()  # type: ignore[assignment]
+    counter, st.checkout_counter = st.checkout_counter, Broken()  # type: ignore[assignment]
     before = GUARD.internal_errors
-    assert fast.checkout(pool, conn) is None  # declined: the careful path takes over
-    assert GUARD.internal_errors == before + 1
-    h = protocol.live_hold(conn)  # recorded before the failure: the checkin finds it
-    assert h is None or fast.checkin(conn) is True
+    try:
+        assert fast.checkout(pool, conn) is None  # declined: the careful path takes over
+        assert GUARD.internal_errors == before + 1
+        h = protocol.live_hold(conn)  # recorded before the failure: the checkin finds it
+        assert h is None or fast.checkin(conn) is True
+    finally:
+        st.checkout_counter = counter  # the report reads it
     assert protocol.live_hold(conn) is None and st.holds == {}
