@@ -339,6 +339,49 @@ def test_failing_hooks_never_break_a_checkout_nor_lose_a_slot(
     assert GUARD.internal_errors > before
 
 
+class _BrokenCounter:
+    def __iter__(self) -> _BrokenCounter:
+        return self
+
+    def __next__(self) -> int:
+        raise RuntimeError("counter failure")
+
+
+def test_a_failing_fast_path_never_breaks_a_checkout_nor_loses_a_slot(pg: None) -> None:
+    """The one-call checkout (C when built) failing inside: counted, the careful path takes
+    over (failing too here), the user's getconn/putconn work and every slot comes back."""
+    before = GUARD.internal_errors
+    with psycopg_pool.ConnectionPool(pg_dsn(), min_size=0, max_size=2, open=True) as pool:
+        pool.putconn(pool.getconn())  # the pool's stats and the connection's server id
+        st = protocol.stats_for_pool(pool)
+        assert st is not None
+        counter, st.checkout_counter = st.checkout_counter, _BrokenCounter()
+        try:
+            for _ in range(3):
+                conns = [pool.getconn(), pool.getconn()]
+                for c in conns:
+                    pool.putconn(c)
+            assert pool.get_stats()["pool_available"] == 2
+        finally:
+            st.checkout_counter = counter  # the report reads it
+    assert GUARD.internal_errors > before
+    assert adapter_holds() == []
+    p2 = psycopg2.pool.ThreadedConnectionPool(0, 1, **pg_args())
+    try:
+        p2.putconn(p2.getconn())
+        st2 = protocol.stats_for_pool(p2)
+        assert st2 is not None
+        counter, st2.checkout_counter = st2.checkout_counter, _BrokenCounter()
+        try:
+            for _ in range(3):
+                p2.putconn(p2.getconn())  # one slot: a lost one would raise PoolError
+        finally:
+            st2.checkout_counter = counter
+    finally:
+        p2.closeall()
+    assert adapter_holds() == []
+
+
 # --------------------------------------------------------------------------- pooldoctor run
 
 
