@@ -1,11 +1,14 @@
 """Overhead of the pool adapters against the bare libraries, in one run.
 
-For each library, two figures:
+For each library, three figures:
 
 - the bare acquire/release cycle, in CPU time of this thread (other processes on a busy
   machine barely disturb it): rounds of cycles alternate bare (no guard installed) and
   guarded (``instrument()``, global, as ``pooldoctor run`` does) in the orders AB, BA, AB...;
-- a ``SELECT 1`` round trip through a checkout, in wall time (waiting for the server is the
+- a ``SELECT 1`` round trip through a checkout, in CPU time of this thread (``--trips`` per
+  round, rounds AB/BA as above): what the guard adds to the client's work per trip, the
+  figure that the machine's load disturbs least;
+- the same round trip in wall time (waiting for the server is the
   point of that figure). The loopback round trip drifts by several percent from one block of
   cycles to the next on a shared machine, more than the guard's cost, so bare and guarded
   take turns cycle by cycle (AB, BA...), with the guard installed and switched on and off
@@ -16,7 +19,7 @@ Both sides are warmed up first; each figure is the median ratio guarded/bare wit
 interquartile range. PostgreSQL for psycopg_pool, asyncpg and psycopg2.pool; MariaDB for
 aiomysql and DBUtils; aiosqlite open/close on a file.
 
-    python bench/adapters.py [--rounds 21] [--cycles 2000] [--pairs 2000] [--block 50]
+    python bench/adapters.py [--rounds 21] [--cycles 2000] [--trips 300] [--pairs 2000] [--block 50]
                              [--pg-host HOST] [--my-host HOST] [--only NAME ...]
 
 The steady figure, instructions per psycopg2.pool getconn/putconn cycle (no server round trip
@@ -25,6 +28,8 @@ divide the difference of the totals by the difference of N (start-up cancels out
 
     valgrind --tool=callgrind --callgrind-out-file=cg.out \
         python bench/adapters.py --instructions 6000 guarded   # then 2000; then bare
+
+``--instructions-lib psycopg_pool`` runs psycopg_pool's ``ConnectionPool`` instead.
 """
 
 from __future__ import annotations
@@ -79,6 +84,15 @@ def pairs(name: str, step: Step, n: int, rounds: int, clock: Callable[[], float]
           f"(IQR {q1:5.3f}-{q3:5.3f})", flush=True)
 
 
+def repeat(one: Callable[[], None]) -> Step:
+    """A step of n calls of ``one`` (a round trip), for :func:`pairs`."""
+    def step(n: int) -> None:
+        for _ in range(n):
+            one()
+
+    return step
+
+
 def interleaved(name: str, one: Callable[[], None], n_pairs: int, block: int) -> None:
     """One cycle guarded, one bare, in the orders AB, BA...; ratio per block of pairs."""
     pooldoctor.instrument(log=False, exit_check=False)
@@ -125,6 +139,8 @@ def bench_psycopg_pool(a: argparse.Namespace) -> None:
             c.execute("SELECT 1").fetchone()
 
     pairs("psycopg_pool getconn/putconn", cycle, a.cycles, a.rounds, time.thread_time)
+    pairs("psycopg_pool SELECT 1 trip (thread CPU)", repeat(trip), a.trips, a.rounds,
+          time.thread_time)
     interleaved("psycopg_pool connection() + SELECT 1", trip, a.pairs, a.block)
     pool.close()
 
@@ -148,6 +164,8 @@ def bench_psycopg2_pool(a: argparse.Namespace) -> None:
         pool.putconn(c)
 
     pairs("psycopg2.pool getconn/putconn", cycle, a.cycles, a.rounds, time.thread_time)
+    pairs("psycopg2.pool SELECT 1 trip (thread CPU)", repeat(trip), a.trips, a.rounds,
+          time.thread_time)
     interleaved("psycopg2.pool getconn + SELECT 1 + putconn", trip, a.pairs, a.block)
     pool.closeall()
 
@@ -175,6 +193,8 @@ def bench_asyncpg(a: argparse.Namespace) -> None:
 
     pairs("asyncpg acquire/release", lambda n: loop.run_until_complete(cycle(n)),
           a.cycles, a.rounds, time.thread_time)
+    pairs("asyncpg SELECT 1 trip (thread CPU)", repeat(lambda: loop.run_until_complete(trip())),
+          a.trips, a.rounds, time.thread_time)
     interleaved("asyncpg acquire + SELECT 1 + release",
                 lambda: loop.run_until_complete(trip()), a.pairs, a.block)
     loop.run_until_complete(pool.close())
@@ -204,6 +224,8 @@ def bench_aiomysql(a: argparse.Namespace) -> None:
 
     pairs("aiomysql acquire/release", lambda n: loop.run_until_complete(cycle(n)),
           a.cycles, a.rounds, time.thread_time)
+    pairs("aiomysql SELECT 1 trip (thread CPU)", repeat(lambda: loop.run_until_complete(trip())),
+          a.trips, a.rounds, time.thread_time)
     interleaved("aiomysql acquire + SELECT 1 (MariaDB)",
                 lambda: loop.run_until_complete(trip()), a.pairs, a.block)
     pool.close()
@@ -230,6 +252,8 @@ def bench_dbutils(a: argparse.Namespace) -> None:
         c.close()
 
     pairs("DBUtils PooledDB connection()/close()", cycle, a.cycles, a.rounds, time.thread_time)
+    pairs("DBUtils SELECT 1 trip (thread CPU)", repeat(trip), a.trips, a.rounds,
+          time.thread_time)
     interleaved("DBUtils connection() + SELECT 1 (MariaDB)", trip, a.pairs, a.block)
     db.close()
 
@@ -254,17 +278,27 @@ BENCHES = {"psycopg_pool": bench_psycopg_pool, "asyncpg": bench_asyncpg,
            "dbutils": bench_dbutils, "aiosqlite": bench_aiosqlite}
 
 
-def instructions(n: int, guarded: bool) -> None:
-    """``n`` psycopg2.pool cycles after a warm-up, for callgrind (see the docstring)."""
-    import psycopg2.pool
+def instructions(n: int, guarded: bool, lib: str = "psycopg2_pool") -> None:
+    """``n`` getconn/putconn cycles of ``lib`` after a warm-up, for callgrind (see the
+    docstring): psycopg2.pool (default) or psycopg_pool."""
+    if lib == "psycopg_pool":
+        import psycopg_pool
 
-    pool = psycopg2.pool.ThreadedConnectionPool(1, 1, **PG)
+        dsn = " ".join(f"{k}={v}" for k, v in PG.items())
+        pool: Any = psycopg_pool.ConnectionPool(dsn, min_size=1, max_size=1, open=True)
+        pool.wait(timeout=30)
+        close = pool.close
+    else:
+        import psycopg2.pool
+
+        pool = psycopg2.pool.ThreadedConnectionPool(1, 1, **PG)
+        close = pool.closeall
     if guarded:
         pooldoctor.instrument(log=False, exit_check=False)
     for k in (200, n):  # warm up: files judged, caches filled
         for _ in range(k):
             pool.putconn(pool.getconn())
-    pool.closeall()
+    close()
 
 
 def main() -> int:
@@ -272,19 +306,23 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--cycles", type=int, default=2000)
     ap.add_argument("--pairs", type=int, default=2000)
+    ap.add_argument("--trips", type=int, default=300,
+                    help="SELECT 1 round trips per round of the thread-CPU figure")
     ap.add_argument("--block", type=int, default=50)
     ap.add_argument("--pg-host", default=PG["host"])
     ap.add_argument("--my-host", default=MY["host"])
     ap.add_argument("--only", nargs="*", choices=sorted(BENCHES), default=None)
     ap.add_argument("--instructions", nargs=2, metavar=("N", "SIDE"), default=None,
                     help="run N psycopg2.pool cycles (SIDE: bare or guarded), for callgrind")
+    ap.add_argument("--instructions-lib", choices=("psycopg2_pool", "psycopg_pool"),
+                    default="psycopg2_pool", help="the pool --instructions cycles")
     a = ap.parse_args()
     if a.instructions is not None:
         n, side = a.instructions
         if not n.isdigit() or side not in ("bare", "guarded"):
             ap.error("--instructions takes a number of cycles and bare or guarded")
         PG["host"] = a.pg_host
-        instructions(int(n), side == "guarded")
+        instructions(int(n), side == "guarded", a.instructions_lib)
         return 0
     if a.rounds < 3 or a.pairs < a.block or a.block < 1:
         ap.error("--rounds must be at least 3, --pairs at least --block, --block at least 1")

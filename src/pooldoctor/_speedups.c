@@ -309,8 +309,8 @@ dict_of(PyObject *obj)
 
 /* A new hold on fairy, its fields filled in; NULL on error. */
 static PyObject *
-new_hold(PyObject *info, PyObject *d, PyObject *fairy, PyObject *frames, PyObject *pid,
-         PyObject *hid)
+new_hold_sid(PyObject *info, PyObject *sid, PyObject *fairy, PyObject *frames, PyObject *pid,
+             PyObject *hid)
 {
     PyObject *args = PyTuple_Pack(2, fairy, on_collected);
     if (args == NULL) {
@@ -321,10 +321,6 @@ new_hold(PyObject *info, PyObject *d, PyObject *fairy, PyObject *frames, PyObjec
     Py_DECREF(args);
     if (h == NULL) {
         return NULL;
-    }
-    PyObject *sid = PyDict_GetItemWithError(d, k_pd_server_id);
-    if (sid == NULL && PyErr_Occurred()) {
-        goto fail;
     }
     /* the owning thread: its ident, and its Thread object (threading._active) for its name
      * and whether it is alive once the ident is reused */
@@ -371,6 +367,18 @@ new_hold(PyObject *info, PyObject *d, PyObject *fairy, PyObject *frames, PyObjec
 fail:
     Py_DECREF(h);
     return NULL;
+}
+
+/* The same, the server id read from the connection's record dict d. */
+static PyObject *
+new_hold(PyObject *info, PyObject *d, PyObject *fairy, PyObject *frames, PyObject *pid,
+         PyObject *hid)
+{
+    PyObject *sid = PyDict_GetItemWithError(d, k_pd_server_id);
+    if (sid == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    return new_hold_sid(info, sid, fairy, frames, pid, hid);
 }
 
 /* dict[key] as a Py_ssize_t: 1 found, 0 missing, -1 on error. */
@@ -692,15 +700,30 @@ hold_of(PyObject *conn)
     return h;
 }
 
-/* Count an internal failure (the exception set) with the guard; never raises. */
+/* Count an internal failure (the exception set) with the guard; never raises. The
+ * exception is made the one being handled while the guard logs it (exc_info), not left
+ * raised: a Python call with an exception set fails. */
 static void
 internal_error(const char *where)
 {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && tb != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    PyObject *handled = PyErr_GetHandledException();
+    PyErr_SetHandledException(value);
     PyObject *r = PyObject_CallMethod(guard, "internal_error", "s", where);
     if (r == NULL) {
         PyErr_Clear();
     }
     Py_XDECREF(r);
+    PyErr_SetHandledException(handled);
+    Py_XDECREF(handled);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
 }
 
 /* A transaction begins on h: when, and where unless it is the checkout's first. */
@@ -844,6 +867,368 @@ static PyTypeObject TxnHookType = {
     .tp_getset = txn_hook_getset,
 };
 
+/* ------------------------------------------------------------------ pool adapters */
+
+/* The pool libraries' adapters (runtime/adapters/) have no record dict per connection, so
+ * SQLAlchemy's checkout() above does not fit them: their holds are found through a side
+ * table keyed by id() of the object handed out, their pool's stats in the pool's __dict__.
+ * These two functions do a whole checkout (with the wait it took) and a checkin in one C
+ * call, instead of several Python calls per checkout (measured in docs/benchmarks.md,
+ * "Pool adapters: one wrapper, checkout in C"). Their Python twins, with the same
+ * behaviour, are in runtime/adapters/fastpath.py; tests/unit/test_adapter_fastpath.py
+ * compares the two. Anything out of the ordinary declines (None or False): the adapter
+ * then takes its careful Python path (runtime/adapters/checkouts.py). */
+
+/* set by configure_adapters() */
+static PyObject *stats_type, *objs, *sids;
+static PyObject *s_active, *s_options, *s_wait_threshold, *s_pool_ref, *s_waiting,
+    *s_wait_s_total, *k_pd_stats;
+
+/* Whether the weak reference ref names obj (alive). */
+static int
+refers_to(PyObject *ref, PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *o;
+    int r = PyWeakref_GetRef(ref, &o);
+    if (r < 0) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(o);
+    return r > 0 && o == obj;
+#else
+    return PyWeakref_GetObject(ref) == obj;
+#endif
+}
+
+/* The stats of an adapter's pool (new reference): pool itself when it is one, else the
+ * PoolStats in its __dict__ whose weak reference names it; NULL with no exception set when
+ * there is none (a pool not seen yet, or one without __dict__: asyncpg's). */
+static PyObject *
+pool_stats(PyObject *pool, PyObject **st_dict)
+{
+    PyObject *st;
+    if (Py_TYPE(pool) == (PyTypeObject *)stats_type) {
+        st = Py_NewRef(pool);
+    }
+    else {
+        PyObject **dp = _PyObject_GetDictPtr(pool);
+        if (dp == NULL || *dp == NULL) {
+            return NULL;
+        }
+        st = PyDict_GetItemWithError(*dp, k_pd_stats);
+        if (st == NULL || Py_TYPE(st) != (PyTypeObject *)stats_type) {
+            return NULL;
+        }
+        Py_INCREF(st);
+    }
+    PyObject *d = dict_of(st);
+    if (d == NULL) {
+        Py_DECREF(st);
+        return NULL;
+    }
+    if (st != pool) {
+        PyObject *ref = PyDict_GetItemWithError(d, s_pool_ref);
+        if (ref == NULL || !PyWeakref_CheckRefExact(ref) || !refers_to(ref, pool)) {
+            Py_DECREF(d);
+            Py_DECREF(st);
+            return NULL;
+        }
+    }
+    *st_dict = d;
+    return st;
+}
+
+/* guard.active is True and no observer listens (else the careful path tells them) */
+static int
+fast_guard(void)
+{
+    if (PyDict_GetItemWithError(guard_dict, s_active) != Py_True) {
+        return 0;
+    }
+    PyObject *observers = PyDict_GetItemWithError(guard_dict, s_observers);
+    if (observers == NULL || !PyList_CheckExact(observers) || PyList_GET_SIZE(observers) != 0) {
+        return 0;
+    }
+    return 1;
+}
+
+/* d[key] += delta (a float or an int field of a PoolStats' dict); 0 or -1 */
+static int
+add_to(PyObject *d, PyObject *key, double delta)
+{
+    PyObject *v = PyDict_GetItemWithError(d, key);
+    if (v == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *nv;
+    if (PyLong_CheckExact(v)) {
+        nv = PyLong_FromSsize_t(PyLong_AsSsize_t(v) + (Py_ssize_t)delta);
+    }
+    else if (PyFloat_CheckExact(v)) {
+        nv = PyFloat_FromDouble(PyFloat_AS_DOUBLE(v) + delta);
+    }
+    else {
+        return 0;
+    }
+    if (nv == NULL) {
+        return -1;
+    }
+    int r = PyDict_SetItem(d, key, nv);
+    Py_DECREF(nv);
+    return r;
+}
+
+/* wait_begins(pool) -> float | None: a checkout of pool may wait: count it as waiting and
+ * return when it began (time.monotonic()); None: not guarded, or the careful path must. */
+static PyObject *
+wait_begins_impl(PyObject *pool)
+{
+    if (stats_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "pooldoctor._speedups: configure_adapters() first");
+        return NULL;
+    }
+    if (!fast_guard()) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *d;
+    PyObject *st = pool_stats(pool, &d);
+    if (st == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *t0 = add_to(d, s_waiting, 1) < 0 ? NULL : monotonic();
+    Py_DECREF(d);
+    Py_DECREF(st);
+    return t0;
+}
+
+/* checkout(pool, obj, conn, t0) -> Hold | None: obj was checked out of pool (or of the
+ * pool whose PoolStats is given) by the caller of the calling function; conn: the driver
+ * connection behind obj (None: obj itself), whose server id is in the side table already;
+ * t0: when the checkout began to wait (None: it did not). None: declined, nothing done. */
+static PyObject *
+checkout_impl(PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "checkout(pool, obj, conn, t0)");
+        return NULL;
+    }
+    if (stats_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "pooldoctor._speedups: configure_adapters() first");
+        return NULL;
+    }
+    PyObject *pool = args[0], *obj = args[1], *conn = args[2], *t0 = args[3];
+    if (t0 != Py_None && !PyFloat_CheckExact(t0)) {
+        Py_RETURN_NONE;
+    }
+    if (!fast_guard()) {
+        goto decline_noref;
+    }
+    PyObject *d = NULL, *key = NULL, *ckey = NULL, *frames = NULL, *hid = NULL, *h = NULL;
+    PyObject *holds = NULL;
+    PyObject *st = pool_stats(pool, &d);
+    if (st == NULL) {
+        goto decline_noref;
+    }
+    key = PyLong_FromVoidPtr(obj);
+    if (key == NULL) {
+        goto error;
+    }
+    int held = PyDict_Contains(objs, key); /* held already, or a stale entry: careful path */
+    if (held != 0) {
+        if (held < 0) {
+            goto error;
+        }
+        goto decline;
+    }
+    /* the server id, asked once per connection: its entry is (weak reference, id) */
+    PyObject *c = conn == Py_None ? obj : conn;
+    ckey = PyLong_FromVoidPtr(c);
+    if (ckey == NULL) {
+        goto error;
+    }
+    PyObject *e = PyDict_GetItemWithError(sids, ckey);
+    if (e == NULL || !PyTuple_CheckExact(e) || PyTuple_GET_SIZE(e) != 2 ||
+        !PyWeakref_CheckRefExact(PyTuple_GET_ITEM(e, 0)) ||
+        !refers_to(PyTuple_GET_ITEM(e, 0), c)) {
+        goto decline;
+    }
+    PyObject *sid = PyTuple_GET_ITEM(e, 1);
+    holds = PyDict_GetItemWithError(d, s_holds);
+    if (holds == NULL || !PyDict_CheckExact(holds)) {
+        goto decline;
+    }
+    Py_INCREF(holds);
+    double waited = 0;
+    if (t0 != Py_None) { /* past the wait threshold: PD109, the careful path tells it */
+        PyObject *options = PyDict_GetItemWithError(guard_dict, s_options);
+        PyObject *limit = options == NULL ? NULL : PyObject_GetAttr(options, s_wait_threshold);
+        if (limit == NULL) {
+            goto error;
+        }
+        double threshold = PyFloat_AsDouble(limit);
+        Py_DECREF(limit);
+        if (threshold == -1 && PyErr_Occurred()) {
+            goto error;
+        }
+        PyObject *now = monotonic();
+        if (now == NULL) {
+            goto error;
+        }
+        waited = PyFloat_AS_DOUBLE(now) - PyFloat_AS_DOUBLE(t0);
+        Py_DECREF(now);
+        if (waited >= threshold) {
+            goto decline;
+        }
+    }
+    Py_ssize_t depth;
+    if (dict_ssize(guard_dict, s_depth, &depth) <= 0) {
+        goto decline;
+    }
+    frames = caller_stack(depth);
+    if (frames == NULL) {
+        goto decline;
+    }
+    /* decided: from here on the checkout is done here (or fails with an error) */
+    if (t0 != Py_None &&
+        (add_to(d, s_waiting, -1) < 0 || add_to(d, s_wait_s_total, waited) < 0)) {
+        goto error;
+    }
+    PyObject *pid = PyDict_GetItemWithError(guard_dict, s_pid);
+    if (pid == NULL) {
+        goto decline;
+    }
+    Py_INCREF(pid);
+    Py_INCREF(sid); /* e may go while the task name (Python code) runs */
+    hid = advance(ids);
+    h = hid == NULL ? NULL : new_hold_sid(st, sid, obj, frames, pid, hid);
+    Py_DECREF(sid);
+    Py_DECREF(pid);
+    if (h == NULL) {
+        goto error;
+    }
+    /* in the side table, then in the pool's table: a checkin finds it wherever this fails */
+    if (PyDict_SetItem(objs, key, h) < 0) {
+        goto error;
+    }
+    if (PyDict_SetItem(holds, hid, h) < 0 || count(d, holds) < 0) {
+        goto error;
+    }
+    Py_DECREF(holds);
+    Py_DECREF(frames);
+    Py_DECREF(hid);
+    Py_DECREF(key);
+    Py_DECREF(ckey);
+    Py_DECREF(d);
+    Py_DECREF(st);
+    return h;
+error:
+    Py_XDECREF(h);
+    h = NULL;
+decline:
+    Py_XDECREF(holds);
+    Py_XDECREF(frames);
+    Py_XDECREF(hid);
+    Py_XDECREF(key);
+    Py_XDECREF(ckey);
+    Py_DECREF(d);
+    Py_DECREF(st);
+decline_noref:
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* checkin(obj) -> bool: obj went back to its pool; True: its hold ended (or it had none);
+ * False: the careful path must (a PD101 told, observers, a raw connection's hold...). */
+static PyObject *
+checkin_impl(PyObject *self, PyObject *obj)
+{
+    if (stats_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "pooldoctor._speedups: configure_adapters() first");
+        return NULL;
+    }
+    PyObject *key = PyLong_FromVoidPtr(obj);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    PyObject *h = PyDict_GetItemWithError(objs, key);
+    if (h == NULL) {
+        result = PyErr_Occurred() ? NULL : Py_NewRef(Py_True);
+        goto done;
+    }
+    if (!PyObject_TypeCheck(h, (PyTypeObject *)hold_type) || !refers_to(h, obj) ||
+        FIELD(h, F_POOL) == NULL || Py_TYPE(FIELD(h, F_POOL)) != (PyTypeObject *)stats_type) {
+        result = Py_NewRef(Py_False);
+        goto done;
+    }
+    Py_INCREF(h);
+    result = checkin(self, h);
+    if (result == Py_True && PyDict_DelItem(objs, key) < 0) {
+        Py_CLEAR(result);
+    }
+    Py_DECREF(h);
+done:
+    Py_DECREF(key);
+    return result;
+}
+
+/* The functions the adapters call: they never raise into the user's program (an internal
+ * failure is counted by the guard, and the call declines). */
+static PyObject *
+never_raise(PyObject *r, const char *where, PyObject *instead)
+{
+    if (r == NULL) {
+        internal_error(where);
+        return Py_NewRef(instead);
+    }
+    return r;
+}
+
+static PyObject *
+adapter_wait_begins(PyObject *self, PyObject *pool)
+{
+    return never_raise(wait_begins_impl(pool), "adapter wait", Py_None);
+}
+
+static PyObject *
+adapter_checkout(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return never_raise(checkout_impl(args, nargs), "adapter checkout", Py_None);
+}
+
+static PyObject *
+adapter_checkin(PyObject *self, PyObject *obj)
+{
+    return never_raise(checkin_impl(self, obj), "adapter checkin", Py_False);
+}
+
+static PyObject *
+configure_adapters(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyType_Check(args[0]) || !PyDict_CheckExact(args[1]) ||
+        !PyDict_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "configure_adapters(stats_type, objects: dict, server_ids: dict)");
+        return NULL;
+    }
+    if (!configured()) {
+        return NULL;
+    }
+    Py_XSETREF(stats_type, Py_NewRef(args[0]));
+    Py_XSETREF(objs, Py_NewRef(args[1]));
+    Py_XSETREF(sids, Py_NewRef(args[2]));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"checkout", (PyCFunction)(void (*)(void))checkout, METH_FASTCALL,
      "checkout(info, record_dict, fairy) -> Hold | None: record a checkout made by the caller "
@@ -855,6 +1240,14 @@ static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
      "configure(guard, hold_type, on_collected, judged, ids, get_running_loop, task_name, "
      "capture, threads)."},
+    {"adapter_wait_begins", (PyCFunction)adapter_wait_begins, METH_O,
+     "adapter_wait_begins(pool) -> float | None: a pool adapter's checkout may wait."},
+    {"adapter_checkout", (PyCFunction)(void (*)(void))adapter_checkout, METH_FASTCALL,
+     "adapter_checkout(pool, obj, conn, t0) -> Hold | None: a pool adapter's checkout."},
+    {"adapter_checkin", (PyCFunction)adapter_checkin, METH_O,
+     "adapter_checkin(obj) -> bool: a pool adapter's checkin (False: take the careful path)."},
+    {"configure_adapters", (PyCFunction)(void (*)(void))configure_adapters, METH_FASTCALL,
+     "configure_adapters(stats_type, objects, server_ids)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -883,6 +1276,13 @@ PyInit__speedups(void)
         {&k_pd_hold, "_pd_hold"},
         {&k_pd_server_id, "_pd_server_id"},
         {&s_connection_record, "_connection_record"},
+        {&s_active, "active"},
+        {&s_options, "options"},
+        {&s_wait_threshold, "wait_threshold"},
+        {&s_pool_ref, "pool_ref"},
+        {&s_waiting, "waiting"},
+        {&s_wait_s_total, "wait_s_total"},
+        {&k_pd_stats, "_pd_stats"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].slot == NULL &&

@@ -59,7 +59,7 @@ def now_at(g: Guard, h: Hold, details: dict[str, Any]) -> str:
 def ended_thread(g: Guard, h: Hold, when: str = "") -> Finding:
     """PD110: ``h``'s owning thread has ended; nobody can give the connection back."""
     noun = "checked out" if h.kind == CHECKOUT else "opened"
-    keeper = f" ({h.keeper.capitalize()} keeps one per thread)" if h.keeper else ""
+    keeper = f" ({h.keeper[:1].upper()}{h.keeper[1:]} keeps one per thread)" if h.keeper else ""
     return g.finding_for(
         "PD110", h,
         f"connection {noun} at {short(h)} by thread {h.thread_name!r}, which has ended "

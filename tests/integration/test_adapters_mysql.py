@@ -213,7 +213,7 @@ def test_failing_hooks_never_break_dbutils(my: None, monkeypatch: pytest.MonkeyP
 def test_dbutils_persistent_db_of_live_threads_is_not_a_leak(my: None) -> None:
     """PersistentDB keeps one connection per thread on purpose (its ``close()`` is ignored):
     held past the leak threshold by a live thread, it is never reported, nor counted as a
-    raw hold (the connections are DBUtils' own)."""
+    raw hold (the connections are DBUtils' own); it ends when DBUtils closes it."""
     from dbutils.persistent_db import PersistentDB
 
     db = PersistentDB(pymysql, **my_args())
@@ -235,11 +235,89 @@ def test_dbutils_persistent_db_of_live_threads_is_not_a_leak(my: None) -> None:
         main = db.connection()  # the main thread's own, kept too
         main.cursor().execute("SELECT 1")
         main.close()
-        assert GUARD.ledger.holds() == []  # nothing held: nothing to grow old
+        assert db.connection() is main  # the same one: still one hold
+        holds = GUARD.ledger.holds()
+        assert len(holds) == 2 and {h.keeper for h in holds} == {"DBUtils"}
+        assert [h["kind"] for h in adapter_holds()] == ["checkout", "checkout"]
         threading.Event().wait(0.3)  # past the 0.2 s leak threshold
         GUARD.tick()
-        assert_clean()
+        GUARD.tick()
+        assert findings() == []
+        assert GUARD.check_exit() == []
     finally:
         done.set()
         t.join(10)
         db.thread.connection._close()  # the main thread's (PersistentDB has no close())
+    del t  # DBUtils' pure-Python local data of the worker goes with its Thread object
+    gc.collect()
+    assert adapter_holds() == []  # closed by DBUtils: the holds ended
+    GUARD.tick()
+    assert findings() == []
+
+
+def test_dbutils_persistent_db_thread_ended_holding_is_pd110(my: None) -> None:
+    """A thread that ended while DBUtils still keeps its connection open (its Thread object
+    is referenced: DBUtils' own thread-local data lives as long) is PD110, at the worker's
+    line, without waiting for the leak threshold; the main thread's is not."""
+    from dbutils.persistent_db import PersistentDB
+
+    db = PersistentDB(pymysql, **my_args())
+    lines: list[int] = []
+
+    def work() -> None:
+        c = db.connection(); lines.append(here())  # noqa: E702
+        c.cursor().execute("SELECT 1")
+
+    workers = [threading.Thread(target=work, name=f"persistent-{i}") for i in range(2)]
+    for t in workers:
+        t.start()
+        t.join(10)
+    main = db.connection()
+    main.cursor().execute("SELECT 1")
+    try:
+        GUARD.tick()  # the ended threads seen
+        GUARD.tick()  # and still ended: PD110
+        f = wait_finding("PD110", lines[0])
+        assert f.count == 2 and f.site is not None and f.site.file.endswith(FILE)
+        assert "DBUtils keeps one per thread" in f.message
+        assert "which has ended without returning it" in f.message
+        assert f.details["thread"] in ("persistent-0", "persistent-1")
+        assert findings("PD101") == [] and findings("PD105") == []
+        assert [x.code for x in GUARD.check_exit()] == []  # told already; the main's is kept
+        ids = {h.server_id for h in GUARD.ledger.holds()}
+        assert len(ids) == 3 and None not in ids
+    finally:
+        db.thread.connection._close()
+    del workers, t
+    gc.collect()  # the Thread objects go, DBUtils closes their connections
+    assert adapter_holds() == []
+
+
+def test_dbutils_persistent_db_closed_with_its_thread_or_by_close(my: None) -> None:
+    """With ``threadlocal=threading.local`` DBUtils closes a thread's connection when the
+    thread ends: nothing to report. ``closeable=True``: ``close()`` ends the hold, the next
+    ``connection()`` opens and holds a new one."""
+    from dbutils.persistent_db import PersistentDB
+
+    db = PersistentDB(pymysql, threadlocal=threading.local, **my_args())
+
+    def work() -> None:
+        db.connection().cursor().execute("SELECT 1")
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(10)
+    GUARD.tick()
+    GUARD.tick()
+    assert adapter_holds() == [] and findings() == []
+
+    closeable = PersistentDB(pymysql, closeable=True, **my_args())
+    c = closeable.connection()
+    [h] = GUARD.ledger.holds()
+    c.close()
+    assert adapter_holds() == []
+    c2 = closeable.connection(); line = here()  # noqa: E702
+    [h2] = GUARD.ledger.holds()
+    assert h2 is not h and h2.frames and adapter_holds()[0]["site"]["line"] == line
+    c2.close()
+    assert adapter_holds() == [] and findings() == []

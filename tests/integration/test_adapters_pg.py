@@ -272,6 +272,48 @@ async def test_psycopg_async_connection_open_to_close(pg: None) -> None:
     assert adapter_holds() == []
 
 
+# --------------------------------------------------------------------------- DBUtils PersistentDB
+
+
+@pytest.mark.parametrize("creator", ["psycopg", "psycopg2"])
+def test_dbutils_persistent_db_on_postgresql(pg: None, creator: str) -> None:
+    """PersistentDB over psycopg and psycopg2: a worker thread that ended while DBUtils keeps
+    its connection open is PD110 at its line; the main thread's persistent connection is
+    kept, not a leak; the driver connections are DBUtils' own, not raw holds."""
+    from dbutils.persistent_db import PersistentDB
+
+    module = psycopg if creator == "psycopg" else sys.modules["psycopg2"]
+    db = PersistentDB(module, **pg_args())
+    lines: list[int] = []
+
+    def work() -> None:
+        c = db.connection(); lines.append(here())  # noqa: E702
+        cur = c.cursor()
+        cur.execute("SELECT 1")
+        cur.close()
+        c.commit()
+
+    t = threading.Thread(target=work, name="pg-persistent")
+    t.start()
+    t.join(10)
+    main = db.connection()
+    main.cursor().execute("SELECT 1")
+    try:
+        assert {h["kind"] for h in adapter_holds()} == {"checkout"}  # no raw holds
+        GUARD.tick()
+        GUARD.tick()
+        f = wait_finding("PD110", lines[0])
+        assert f.details["thread"] == "pg-persistent" and f.details.get("server_id")
+        assert "(DBUtils keeps one per thread)" in f.message
+        assert [x.code for x in findings()] == ["PD110"]
+        assert GUARD.check_exit() == []
+    finally:
+        db.thread.connection._close()
+    del t
+    gc.collect()  # the Thread object goes: DBUtils closes the worker's connection
+    assert adapter_holds() == []
+
+
 # --------------------------------------------------------------------------- faults
 
 
@@ -295,6 +337,49 @@ def test_failing_hooks_never_break_a_checkout_nor_lose_a_slot(
         pool.putconn(b)
         assert pool.get_stats()["pool_available"] == 2
     assert GUARD.internal_errors > before
+
+
+class _BrokenCounter:
+    def __iter__(self) -> _BrokenCounter:
+        return self
+
+    def __next__(self) -> int:
+        raise RuntimeError("counter failure")
+
+
+def test_a_failing_fast_path_never_breaks_a_checkout_nor_loses_a_slot(pg: None) -> None:
+    """The one-call checkout (C when built) failing inside: counted, the careful path takes
+    over (failing too here), the user's getconn/putconn work and every slot comes back."""
+    before = GUARD.internal_errors
+    with psycopg_pool.ConnectionPool(pg_dsn(), min_size=0, max_size=2, open=True) as pool:
+        pool.putconn(pool.getconn())  # the pool's stats and the connection's server id
+        st = protocol.stats_for_pool(pool)
+        assert st is not None
+        counter, st.checkout_counter = st.checkout_counter, _BrokenCounter()
+        try:
+            for _ in range(3):
+                conns = [pool.getconn(), pool.getconn()]
+                for c in conns:
+                    pool.putconn(c)
+            assert pool.get_stats()["pool_available"] == 2
+        finally:
+            st.checkout_counter = counter  # the report reads it
+    assert GUARD.internal_errors > before
+    assert adapter_holds() == []
+    p2 = psycopg2.pool.ThreadedConnectionPool(0, 1, **pg_args())
+    try:
+        p2.putconn(p2.getconn())
+        st2 = protocol.stats_for_pool(p2)
+        assert st2 is not None
+        counter, st2.checkout_counter = st2.checkout_counter, _BrokenCounter()
+        try:
+            for _ in range(3):
+                p2.putconn(p2.getconn())  # one slot: a lost one would raise PoolError
+        finally:
+            st2.checkout_counter = counter
+    finally:
+        p2.closeall()
+    assert adapter_holds() == []
 
 
 # --------------------------------------------------------------------------- pooldoctor run

@@ -16,8 +16,9 @@ from typing import Any
 from ..guard import GUARD
 from . import loader
 from .adapters import ADAPTERS
-from .adapters.protocol import RAW, all_stats, forget_objects
-from .adapters.protocol import sweep as adapter_sweep
+from .adapters.protocol import all_stats, forget_objects
+from .adapters.raw import RAW
+from .adapters.raw import sweep as adapter_sweep
 
 SA_WIRING = "pooldoctor.runtime.sqlalchemy"
 _repair = False

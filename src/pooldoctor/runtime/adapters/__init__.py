@@ -5,4 +5,4 @@ the module is loaded only then, see :mod:`pooldoctor.runtime.registry`) and ``pa
 """
 
 ADAPTERS: tuple[str, ...] = ("psycopg_pool", "psycopg_async", "asyncpg", "aiomysql", "aiosqlite",
-                             "psycopg2_pool", "dbutils_pooled")
+                             "psycopg2_pool", "dbutils_pooled", "dbutils_persistent")

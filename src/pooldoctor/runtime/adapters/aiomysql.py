@@ -13,19 +13,11 @@ from typing import Any
 
 from ...guard import GUARD
 from ..drivers.core import Patcher, pool_owned
-from .protocol import (
-    PoolStats,
-    begin,
-    checkin,
-    checkout,
-    closed,
-    closed_check,
-    dropped,
-    opened,
-    stats_of,
-    url_of,
-    waited,
-)
+from .fastpath import checkin, checkout, wait_begins
+from .protocol import careful_checkout, careful_wait, checkout_failed, dropped
+from .protocol import checkin as careful_checkin
+from .raw import closed, closed_check, opened
+from .stats import PoolStats, stats_of, url_of
 
 LABEL = "aiomysql"
 MODULE = "aiomysql"
@@ -51,22 +43,23 @@ def patch(p: Patcher) -> None:
     acquire, release = pool_cls._acquire, pool_cls.release
 
     async def _acquire(self: Any) -> Any:
-        b = begin(self, _stats)
-        if b is None:
-            return await acquire(self)
-        st, t0 = b
+        t0 = wait_begins(self)
+        if t0 is None:
+            t0 = careful_wait(self, _stats)
+            if t0 is None:
+                return await acquire(self)
         try:
             conn = await acquire(self)
-        except BaseException:
-            waited(st, t0, timed_out=True)
+        except BaseException as e:
+            checkout_failed(self, _stats, t0, e)
             raise
-        waited(st, t0)
-        checkout(st, conn)
+        if checkout(self, conn, None, t0) is None:
+            careful_checkout(self, _stats, conn, None, t0)
         return conn
 
     def release_(self: Any, conn: Any) -> Any:
-        if GUARD.active:
-            checkin(conn)
+        if not checkin(conn):
+            careful_checkin(conn)
         return release(self, conn)
 
     p.wrap(pool_cls, "_acquire", _acquire)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...guard import GUARD
 from ..drivers.core import Patcher, pool_owned
-from .protocol import closed, opened
+from .raw import closed, opened
 
 LABEL = "aiosqlite"
 MODULE = "aiosqlite"

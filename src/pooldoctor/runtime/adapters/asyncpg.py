@@ -18,19 +18,11 @@ from urllib.parse import unquote, urlsplit
 
 from ...guard import GUARD
 from ..drivers.core import Patcher, pool_owned
-from .protocol import (
-    PoolStats,
-    begin,
-    checkin,
-    checkout,
-    closed,
-    closed_check,
-    opened,
-    stats_of,
-    timed_out,
-    url_of,
-    waited,
-)
+from .fastpath import checkin, checkout
+from .protocol import begin, careful_checkout, checkout_failed
+from .protocol import checkin as careful_checkin
+from .raw import closed, closed_check, opened
+from .stats import PoolStats, stats_of, url_of
 
 LABEL = "asyncpg"
 MODULE = "asyncpg"
@@ -58,6 +50,10 @@ def _stats(pool: Any) -> PoolStats:
                     resolve=lambda holder: holder._pool, address=_address)
 
 
+def _same(st: PoolStats) -> PoolStats:
+    return st
+
+
 def patch(p: Patcher) -> None:
     apg = sys.modules["asyncpg"]
     conn_mod = sys.modules["asyncpg.connection"]
@@ -65,29 +61,24 @@ def patch(p: Patcher) -> None:
     acquire, release = pool_cls._acquire, pool_cls.release
 
     async def _acquire(self: Any, timeout: float | None) -> Any:
-        b = begin(self, _stats)
+        b = begin(self, _stats)  # asyncpg's pool has no __dict__: its stats found here
         if b is None:
             return await acquire(self, timeout)
         st, t0 = b
         try:
             proxy = await acquire(self, timeout)
-        except asyncio.TimeoutError as e:
-            waited(st, t0, timed_out=True)
-            timed_out(st, e, timeout)
+        except BaseException as e:
+            checkout_failed(st, _same, t0, e, asyncio.TimeoutError, timeout)
             raise
-        except BaseException:
-            waited(st, t0, timed_out=True)
-            raise
-        waited(st, t0)
         con = getattr(proxy, "_con", None)
-        if con is not None:
-            checkout(st, con)
+        if con is not None and checkout(st, con, None, t0) is None:
+            careful_checkout(st, _same, con, None, t0)
         return proxy
 
     async def release_(self: Any, connection: Any, *, timeout: float | None = None) -> Any:
         con = getattr(connection, "_con", None)
-        if con is not None and GUARD.active:
-            checkin(con)
+        if con is not None and not checkin(con):
+            careful_checkin(con)
         return await release(self, connection, timeout=timeout)
 
     p.wrap(pool_cls, "_acquire", _acquire)

@@ -15,17 +15,10 @@ from typing import Any
 
 from ...guard import GUARD
 from ..drivers.core import Patcher
-from .protocol import (
-    PoolStats,
-    checkin,
-    checkout,
-    dropped,
-    stats_of,
-    timed_out,
-    url_of,
-    wait_begins,
-    waited,
-)
+from .fastpath import checkin, checkout
+from .protocol import careful_checkout, checkout_failed, dropped, wait_begins
+from .protocol import checkin as careful_checkin
+from .stats import PoolStats, stats_of, url_of
 
 LABEL = "dbutils.pooled_db"
 MODULE = "dbutils.pooled_db"
@@ -68,34 +61,22 @@ def patch(p: Patcher) -> None:
     connection, wait_lock = pool_cls.connection, pool_cls._wait_lock
 
     def connection_(self: Any, shareable: bool = True) -> Any:
-        if not GUARD.active:
-            return connection(self, shareable)
-        _waits.t0 = None
         try:
             con = connection(self, shareable)
-        except too_many as e:
-            _wait_over(timed_out_=True)
-            try:
-                timed_out(_stats(self), e)
-            except Exception:
-                GUARD.internal_error("dbutils exhausted")
+        except BaseException as e:
+            checkout_failed(self, _stats, _wait_over(), e, too_many)
             raise
-        except BaseException:
-            _wait_over(timed_out_=True)
-            raise
-        _wait_over()
-        try:
-            checkout(_stats(self), con, _driver_connection(con))
-        except Exception:
-            GUARD.internal_error("dbutils checkout")
+        t0 = _wait_over()  # None but when the pool was exhausted and the checkout waited
+        driver = _driver_connection(con)
+        if checkout(self, con, driver, t0) is None:
+            careful_checkout(self, _stats, con, driver, t0)
         return con
 
     def _wait_lock(self: Any) -> None:
         """Where a checkout waits (or, not blocking, gives up): the wait starts here."""
         if GUARD.active and getattr(_waits, "t0", None) is None:
             try:
-                st = _stats(self)
-                _waits.t0 = (st, wait_begins(st))
+                _waits.t0 = wait_begins(_stats(self))
             except Exception:
                 GUARD.internal_error("dbutils wait")
         wait_lock(self)
@@ -106,19 +87,20 @@ def patch(p: Patcher) -> None:
         _patch_wrapper(p, getattr(mod, name))
 
 
-def _wait_over(timed_out_: bool = False) -> None:
-    w = getattr(_waits, "t0", None)
-    if w is not None:
+def _wait_over() -> float | None:
+    """When this thread's checkout began to wait (None: it did not); the wait is over."""
+    t0: float | None = getattr(_waits, "t0", None)
+    if t0 is not None:
         _waits.t0 = None
-        waited(w[0], w[1], timed_out=timed_out_)
+    return t0
 
 
 def _patch_wrapper(p: Patcher, cls: type) -> None:
     close, finalize = cls.close, cls.__del__  # type: ignore[attr-defined]
 
     def close_(self: Any) -> None:
-        if GUARD.active:
-            checkin(self)  # before the pool has it back: another thread may take it at once
+        if not checkin(self):  # before the pool has it back: another thread may take it
+            careful_checkin(self)
         close(self)
 
     def __del__(self: Any) -> None:

@@ -1,17 +1,18 @@
-"""The protocol every pool adapter speaks to the guard: checkout, checkin, waited, timed out,
-opened, closed.
+"""The protocol every pool adapter speaks to the guard: checkout, checkin, waited, timed out
+(raw connections, opened and closed, are in :mod:`.raw`).
 
 An adapter wraps one library's pool (or async driver) and calls these verbs; they feed the
 ledger and the guard (PD101, PD102, PD105, PD108 through the ledger and the watchdog; PD109 and
 PD103 here). A checkout is a hold on the object the library hands out (the hold is a weak
 reference to it: it is never kept alive); the object's hold is found again through a side
-table keyed by ``id()`` (asyncpg's objects have ``__slots__``). Nothing here raises into the
-user's program: every verb counts its own failures.
+table keyed by ``id()`` (asyncpg's objects have ``__slots__``). Most checkouts and checkins
+are done in one call by :mod:`.fastpath` (C when built); the verbs here are the careful path
+for every other case. Nothing here raises into the user's program: every verb counts its
+own failures.
 """
 
 from __future__ import annotations
 
-import itertools
 import sys
 import threading
 import time
@@ -21,106 +22,30 @@ from typing import Any
 
 from ...findings import Finding
 from ...guard import GUARD
-from ...ledger import CHECKOUT, CONNECTION, Hold, current_task_name
+from ...ledger import CHECKOUT, Hold, current_task_name
 from ...sites import capture, format_stack, site_of
 from .. import hotpath as _hotpath
 from ..holders import add_to_error, holders_lines, holders_summary
 from ..server_ids import server_id
+from .fastpath import OBJECTS as _objs
+from .fastpath import SERVER_IDS as _sids
+from .stats import PoolStats, all_stats, pool_infos, stats_for_pool
+
+__all__ = ["all_stats", "begin", "careful_checkout", "careful_wait", "checkin", "checkout",
+           "checkout_failed", "dropped", "forget_objects", "live_hold", "pool_infos",
+           "stats_for_pool", "timed_out", "wait_begins", "waited"]
 
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
 _active: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
 _modules = sys.modules
 _getframe = sys._getframe
-_perf_counter = time.perf_counter
 _fast_checkin = _hotpath.checkin  # the SQLAlchemy path's checkin (C when built): same ledger
 # the C stack walker when built (None: a frame not judged yet; capture() then judges it)
 _user_stack: Callable[[Any, int], Any] = (
     _hotpath._c.user_stack if _hotpath._c is not None else _hotpath.user_stack_py)
 _on_collected = GUARD.on_collected  # the guard is one object for the process's life
 _next_id = GUARD.ledger.next_id
-
-Figures = Callable[[Any], dict[str, Any]]  # a pool -> the sizes its library exposes
-
-
-class PoolStats:
-    """What the guard knows and counts about one pool of an adapter's library (kept after the
-    pool is gone, for the report). Shares its field names with SQLAlchemy's ``PoolInfo``: the
-    ledger (``holds``, ``hold_s_total``), the PD102 report (``fate``) and observers read them.
-    """
-
-    def __init__(self, pool: Any, library: str, figures: Figures | None, fate: str,
-                 name: str | None = None, tag: str | None = None) -> None:
-        self.library = library
-        self.url: str | None = None
-        self.name = name  # given by the user: the metrics' pool name
-        self.tag = tag  # the library's own default name: the label's, not the metrics'
-
-        self.pool_class = type(pool).__name__
-        self.pool_ref: Callable[[], Any] = _none
-        self.figures = figures
-        self.fate = fate  # PD102: what the library does with a checkout collected unreturned
-        self.lock = threading.Lock()
-        self.holds: dict[int, Hold] = {}
-        self.checkout_counter = itertools.count(1)
-        self.timeouts = 0
-        self.waits = 0
-        self.waiting = 0
-        self.connects = 0
-        self.gc_reclaimed = 0
-        self.peak_checked_out = 0
-        self.max_wait_ms = 0.0
-        self.wait_s_total = 0.0
-        self.hold_s_total = 0.0
-        self.started = _monotonic()
-
-    @property
-    def checkouts(self) -> int:
-        return int(repr(self.checkout_counter)[6:-1]) - 1  # repr is "count(N)"
-
-    @property
-    def checked_out(self) -> int:
-        return len(self.holds)
-
-    @property
-    def label(self) -> str:
-        return f"{self.library}:{self.name or self.tag or f'{self.pool_class}@{id(self):x}'}"
-
-    def pool(self) -> Any:
-        return self.pool_ref()
-
-    def sizes(self) -> dict[str, Any]:
-        """The figures the library exposes for the pool (empty when it is gone)."""
-        pool = self.pool()
-        if pool is None or self.figures is None:
-            return {}
-        try:
-            return self.figures(pool)
-        except Exception:
-            GUARD.internal_error(f"{self.library} figures")
-            return {}
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"url": self.url, "pool_class": self.pool_class,
-                             "library": self.library, "name": self.label}
-        d.update(self.sizes())
-        d.update(checkouts=self.checkouts, timeouts=self.timeouts, waits=self.waits,
-                 connects=self.connects, gc_reclaimed=self.gc_reclaimed,
-                 checked_out=self.checked_out, peak_checked_out=self.peak_checked_out,
-                 max_wait_ms=round(self.max_wait_ms, 3),
-                 hold_ms_total=round(self.hold_s_total * 1000, 3),
-                 observed_s=round(_monotonic() - self.started, 3))
-        return d
-
-
-_lock = threading.Lock()
-_pools: dict[int, PoolStats] = {}  # id(pool) -> its stats, while the pool lives
-_all: list[PoolStats] = []  # every pool seen, for the report
-_objs: dict[int, Hold] = {}  # id(object held) -> its hold (checkouts and raw connections)
-_closed_checks: dict[str, Callable[[Any], bool]] = {}  # raw label -> "closed by the server?"
-# id(driver connection) -> (weak reference to it, its server id): read inline at checkout
-_sids: dict[int, tuple[Callable[[], Any], int | None]] = {}
-STATS = "_pd_stats"  # a pool's stats, in the pool's __dict__ when it has one
 
 
 def _server_id(conn: Any) -> int | None:
@@ -139,89 +64,11 @@ def _server_id(conn: Any) -> int | None:
     return sid
 
 
-def _none() -> None:
-    return None
-
-
-def url_of(scheme: str, host: Any, port: Any, database: Any) -> str | None:
-    """A URL naming a pool's server and database (no user, no password: it is shown in
-    reports and is the metrics' default pool name ``server.address:server.port/db.namespace``)."""
-    if host is not None and not isinstance(host, str):
-        return None
-    h = host or "localhost"
-    if ":" in h and not h.startswith("["):
-        h = f"[{h}]"  # IPv6
-    if h.startswith("/"):  # a Unix socket directory
-        h = "localhost"
-    p = f":{int(port)}" if isinstance(port, (int, str)) and str(port).isdigit() else ""
-    return f"{scheme}://{h}{p}/{database or ''}"
-
-
-def stats_of(pool: Any, library: str, figures: Figures | None = None, fate: str = "",
-             name: str | None = None, anchor: Any = None,
-             resolve: Callable[[Any], Any] | None = None,
-             address: Callable[[Any], str | None] | None = None,
-             tag: str | None = None) -> PoolStats:
-    """The stats of ``pool`` (created at its first sight). A pool that takes no weak
-    reference (asyncpg's) names an ``anchor`` that lives as long as it does, and how to
-    ``resolve`` the pool from the anchor. ``address``: the pool's :func:`url_of`, asked once."""
-    d = getattr(pool, "__dict__", None)
-    st = d.get(STATS) if d is not None else _pools.get(id(pool))
-    if st is not None and st.pool_ref() is pool:
-        return st
-    with _lock:
-        st = _pools.get(id(pool))
-        if st is not None and st.pool_ref() is pool:
-            return st
-        st = PoolStats(pool, library, figures, fate, name, tag)
-        if address is not None:
-            try:
-                st.url = address(pool)
-            except Exception:
-                GUARD.internal_error(f"{library} address")
-        key = id(pool)
-        ref = weakref.ref(pool if anchor is None else anchor,
-                          lambda _: _pools.pop(key, None))
-        if resolve is None:
-            st.pool_ref = ref
-        else:
-            get = resolve
-
-            def pool_ref() -> Any:
-                a = ref()
-                return None if a is None else get(a)
-
-            st.pool_ref = pool_ref
-        _pools[key] = st
-        if d is not None:
-            d[STATS] = st  # found again with one lookup (asyncpg's pools have no __dict__)
-        _all.append(st)
-        GUARD.ledger.add_table(st)
-    return st
-
-
-def pool_infos() -> list[dict[str, Any]]:
-    """The figures of every adapter pool seen, for the report's ``pools``."""
-    with _lock:
-        stats = list(_all)
-    return [s.to_dict() for s in stats]
-
-
-def stats_for_pool(pool: Any) -> PoolStats | None:
-    """The stats of a pool of an adapter's library (None: never seen by the guard)."""
-    st = _pools.get(id(pool))
-    return st if st is not None and st.pool_ref() is pool else None
-
-
-def all_stats() -> list[PoolStats]:
-    with _lock:
-        return list(_all)
-
-
 def live_hold(obj: Any) -> Hold | None:
     """The live hold of ``obj`` (a checkout or a raw connection), if it has one."""
     h = _objs.get(id(obj))
     return h if h is not None and not h.ended and h() is obj else None
+
 
 
 # --------------------------------------------------------------------------- checkouts
@@ -327,16 +174,17 @@ def begin(pool: Any, stats: Callable[[Any], PoolStats]) -> tuple[PoolStats, floa
 
 
 def wait_begins(st: PoolStats) -> float:
-    """A checkout may wait: count it as waiting; returns when it began."""
+    """A checkout may wait: count it as waiting; returns when it began (monotonic, as the
+    fast path's)."""
     st.waiting += 1  # one load-add-store: no thread switch inside (as the ledger's sums)
-    return _perf_counter()
+    return _monotonic()
 
 
 def waited(st: PoolStats, t0: float, timed_out: bool = False, skip: int = 1) -> None:
     """The checkout begun (waiting) at ``t0`` is over: PD109 when it waited past the
     threshold (a timeout is told by PD103 instead)."""
     try:
-        seconds = _perf_counter() - t0
+        seconds = _monotonic() - t0
         st.waiting -= 1  # as in wait_begins: no lock on the path of every checkout
         st.wait_s_total += seconds
         g = GUARD
@@ -399,67 +247,51 @@ def timed_out(st: PoolStats, e: BaseException, timeout: float | None = None,
         g.internal_error(f"{st.library} timeout")
 
 
-# --------------------------------------------------------------------------- raw connections
-
-
-class _Raw:
-    enabled = True  # instrument(drivers=False): raw connections are not held
-
-
-RAW = _Raw()
-
-
-def opened(conn: Any, label: str, server: bool = True, skip: int = 1) -> Hold | None:
-    """A raw (async) connection was opened by the user's code: its hold begins."""
-    g = GUARD
-    if not g.active or not RAW.enabled:
-        return None
-    try:
-        if live_hold(conn) is not None:
-            return None
-        frames = capture(skip + 1, g.depth)
-        if not frames:
-            return None
-        h = g.ledger.new(conn, g.on_collected, CONNECTION, label, frames, g.pid,
-                         server_id(conn) if server else None)
-        _objs[id(conn)] = h
-        return h
-    except Exception:
-        g.internal_error(f"{label} connect")
-        return None
-
-
-def closed(conn: Any) -> None:
-    """A raw connection was closed: its hold ends."""
-    checkin(conn)
-
-
-def closed_check(label: str, check: Callable[[Any], bool]) -> None:
-    """How to tell that an object held through ``label`` (a raw connection's label, or a pool
-    library's) was closed under us (by the server, the network, or a ``close()`` we do not
-    wrap): the watchdog then ends its hold."""
-    _closed_checks[label] = check
-
-
 def forget_objects() -> None:
     """Forget which object holds what (the guard was removed: no checkin will come through
     the wrappers any more, and a later checkout of the same object must start afresh)."""
     _objs.clear()
 
 
-def sweep() -> None:
-    """Watchdog tick hook: forget the side table's dead entries; end the holds of raw
-    connections that the library reports closed without our seeing ``close()``."""
-    for key, h in list(_objs.items()):
-        obj = h()
-        if obj is None or h.ended:
-            if _objs.get(key) is h:
-                _objs.pop(key, None)
-            continue
-        label = h.pool if h.kind == CONNECTION else getattr(h.pool, "library", None)
-        check = _closed_checks.get(label) if isinstance(label, str) else None
-        try:
-            if check is not None and check(obj):
-                checkin(obj)
-        except Exception:
-            GUARD.internal_error("adapter sweep")
+# --------------------------------------------------------------------------- for the wrappers
+# An adapter's wrapper calls the fast path (:mod:`.fastpath`) and, when it declines, these.
+
+
+def careful_wait(pool: Any, stats: Callable[[Any], PoolStats]) -> float | None:
+    """The fast ``wait_begins`` declined: the wait begins here; None when not guarded."""
+    b = begin(pool, stats)
+    return None if b is None else b[1]
+
+
+def careful_checkout(pool: Any, stats: Callable[[Any], PoolStats], obj: Any, conn: Any = None,
+                     t0: float | None = None, skip: int = 1) -> None:
+    """The fast checkout declined: end the wait begun at ``t0`` (PD109), record the
+    checkout of ``obj`` (see :func:`checkout`)."""
+    if t0 is None and not GUARD.active:
+        return
+    try:
+        st = stats(pool)
+    except Exception:
+        GUARD.internal_error("adapter checkout")
+        return
+    if t0 is not None:
+        waited(st, t0, skip=skip + 1)
+    checkout(st, obj, conn, skip + 1)
+
+
+def checkout_failed(pool: Any, stats: Callable[[Any], PoolStats], t0: float | None,
+                    e: BaseException, errors: Any = (), timeout: float | None = None,
+                    skip: int = 1) -> None:
+    """The library's checkout raised ``e``: the wait is over; its own timeout or exhaustion
+    error (an instance of ``errors``) gets the holders (PD103)."""
+    try:
+        if t0 is None and not GUARD.active:
+            return
+        st = stats(pool)
+    except Exception:
+        GUARD.internal_error("adapter checkout")
+        return
+    if t0 is not None:
+        waited(st, t0, timed_out=True)
+    if isinstance(e, errors):
+        timed_out(st, e, timeout, skip + 1)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ...guard import GUARD
 from ..drivers.core import Patcher
-from .protocol import PoolStats, checkin, checkout, stats_of, timed_out, url_of
+from .fastpath import checkin, checkout
+from .protocol import careful_checkout, checkout_failed
+from .protocol import checkin as careful_checkin
+from .stats import PoolStats, stats_of, url_of
 
 LABEL = "psycopg2.pool"
 MODULE = "psycopg2.pool"
@@ -47,31 +49,20 @@ def patch(p: Patcher) -> None:
     getconn, putconn = base._getconn, base._putconn
 
     def _getconn(self: Any, key: Any = None) -> Any:
-        if not GUARD.active:
-            return getconn(self, key)
         try:
             conn = getconn(self, key)
         except pool_error as e:
             if "exhausted" in str(e):
-                try:
-                    st = _stats(self)
-                except Exception:
-                    GUARD.internal_error("psycopg2.pool exhausted")
-                else:
-                    timed_out(st, e)
+                checkout_failed(self, _stats, None, e, pool_error)
             raise
-        try:
-            checkout(_stats(self), conn)
-        except Exception:
-            GUARD.internal_error("psycopg2.pool checkout")
+        if checkout(self, conn, None, None) is None:
+            careful_checkout(self, _stats, conn)
         return conn
 
     def _putconn(self: Any, conn: Any = None, key: Any = None, close: bool = False) -> None:
-        if GUARD.active:
-            try:
-                checkin(conn if conn is not None else self._used.get(key))
-            except Exception:
-                GUARD.internal_error("psycopg2.pool checkin")
+        c = conn if conn is not None else self._used.get(key)
+        if not checkin(c):
+            careful_checkin(c)
         putconn(self, conn, key, close)
 
     p.wrap(base, "_getconn", _getconn)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ...guard import GUARD
 from ..drivers.core import Patcher, pool_owned
-from .protocol import closed, closed_check, opened
+from .raw import closed, closed_check, opened
 
 LABEL = "psycopg_async"
 MODULE = "psycopg"

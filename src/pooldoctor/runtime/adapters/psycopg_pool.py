@@ -12,9 +12,11 @@ import re
 import sys
 from typing import Any
 
-from ...guard import GUARD
 from ..drivers.core import Patcher
-from .protocol import PoolStats, begin, checkin, checkout, stats_of, timed_out, url_of, waited
+from .fastpath import checkin, checkout, wait_begins
+from .protocol import careful_checkout, careful_wait, checkout_failed
+from .protocol import checkin as careful_checkin
+from .stats import PoolStats, stats_of, url_of
 
 LABEL = "psycopg_pool"
 MODULE = "psycopg_pool"
@@ -57,27 +59,25 @@ def patch(p: Patcher) -> None:
     sync, aio = mod.ConnectionPool, getattr(mod, "AsyncConnectionPool", None)
     getconn, putconn = sync.getconn, sync.putconn
 
+    # one wrapper per method, the sync and async ones alike but for ``await``
     def getconn_(self: Any, timeout: float | None = None) -> Any:
-        b = begin(self, _stats)
-        if b is None:
-            return getconn(self, timeout)
-        st, t0 = b
+        t0 = wait_begins(self)
+        if t0 is None:
+            t0 = careful_wait(self, _stats)
+            if t0 is None:
+                return getconn(self, timeout)
         try:
             conn = getconn(self, timeout)
-        except pool_timeout as e:
-            waited(st, t0, timed_out=True)
-            timed_out(st, e, _timeout(self, timeout))
+        except BaseException as e:
+            checkout_failed(self, _stats, t0, e, pool_timeout, _timeout(self, timeout))
             raise
-        except BaseException:
-            waited(st, t0, timed_out=True)
-            raise
-        waited(st, t0)
-        checkout(st, conn)
+        if checkout(self, conn, None, t0) is None:
+            careful_checkout(self, _stats, conn, None, t0)
         return conn
 
     def putconn_(self: Any, conn: Any) -> None:
-        if GUARD.active:
-            checkin(conn)  # before the pool has it: another thread may take it at once
+        if not checkin(conn):  # before the pool has it: another thread may take it at once
+            careful_checkin(conn)
         putconn(self, conn)
 
     p.wrap(sync, "getconn", getconn_)
@@ -87,26 +87,23 @@ def patch(p: Patcher) -> None:
     agetconn, aputconn = aio.getconn, aio.putconn
 
     async def agetconn_(self: Any, timeout: float | None = None) -> Any:
-        b = begin(self, _stats)
-        if b is None:
-            return await agetconn(self, timeout)
-        st, t0 = b
+        t0 = wait_begins(self)
+        if t0 is None:
+            t0 = careful_wait(self, _stats)
+            if t0 is None:
+                return await agetconn(self, timeout)
         try:
             conn = await agetconn(self, timeout)
-        except pool_timeout as e:
-            waited(st, t0, timed_out=True)
-            timed_out(st, e, _timeout(self, timeout))
+        except BaseException as e:
+            checkout_failed(self, _stats, t0, e, pool_timeout, _timeout(self, timeout))
             raise
-        except BaseException:
-            waited(st, t0, timed_out=True)
-            raise
-        waited(st, t0)
-        checkout(st, conn)
+        if checkout(self, conn, None, t0) is None:
+            careful_checkout(self, _stats, conn, None, t0)
         return conn
 
     async def aputconn_(self: Any, conn: Any) -> None:
-        if GUARD.active:
-            checkin(conn)
+        if not checkin(conn):
+            careful_checkin(conn)
         await aputconn(self, conn)
 
     p.wrap(aio, "getconn", agetconn_)
