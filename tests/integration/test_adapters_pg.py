@@ -272,6 +272,26 @@ async def test_psycopg_async_connection_open_to_close(pg: None) -> None:
     assert adapter_holds() == []
 
 
+@pytest.mark.parametrize("ended_by_server", [True, False])
+async def test_psycopg_async_collected_after_the_server_ended_it(pg: None,
+                                                                 ended_by_server: bool) -> None:
+    """Collected before the watchdog's sweep saw it closed: no PD102 (psycopg's own
+    ``check_connection`` test does this); one still open when dropped stays a PD102."""
+    conn = await psycopg.AsyncConnection.connect(pg_dsn(), autocommit=True)
+    if ended_by_server:
+        async with await psycopg.AsyncConnection.connect(pg_dsn(), autocommit=True) as other:
+            await other.execute("SELECT pg_terminate_backend(%s, 5000)",
+                                [conn.info.backend_pid])
+        with pytest.raises(psycopg.OperationalError):
+            await conn.execute("SELECT 1")
+        assert conn.closed
+    del conn
+    gc.collect()
+    GUARD.drain()
+    assert adapter_holds() == []
+    assert [f.code for f in findings()] == ([] if ended_by_server else ["PD102"])
+
+
 # --------------------------------------------------------------------------- DBUtils PersistentDB
 
 
