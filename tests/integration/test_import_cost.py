@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("sqlalchemy", "greenlet", "psycopg", "psycopg2", "pymysql", "MySQLdb")
+HEAVY = ("sqlalchemy", "greenlet", "psycopg", "psycopg2", "pymysql", "MySQLdb", "mysql")
 
 PROGRAM = r"""
 import atexit, sys
@@ -78,10 +78,10 @@ def test_postgres_scheme_works_for_server_commands(tmp_path: Path) -> None:
 
 # the driver each URL names: the only heavy package a server command may import
 DRIVERS = {"psycopg": "psycopg", "psycopg2": "psycopg2", "pymysql": "pymysql",
-           "mysqldb": "MySQLdb"}
+           "mysqldb": "MySQLdb", "mysqlconnector": "mysql"}
 
 
-@pytest.mark.parametrize("which", ["pg", "mysql"])
+@pytest.mark.parametrize("which", ["pg", "mysql", "mysqlconnector", "mysqldb"])
 @pytest.mark.parametrize("cmd", ["snapshot", "top", "watch", "kill", "advise"])
 def test_server_commands_import_only_their_driver(tmp_path: Path, cmd: str, which: str) -> None:
     """Against a real server, the server commands import the URL's driver and no SQLAlchemy."""
@@ -89,6 +89,9 @@ def test_server_commands_import_only_their_driver(tmp_path: Path, cmd: str, whic
     from tests.conftest import MYSQL_URL, PG_URL, need_server
 
     url = need_server(PG_URL if which == "pg" else MYSQL_URL)
+    if which in ("mysqlconnector", "mysqldb"):  # the same server through another driver
+        pytest.importorskip({"mysqlconnector": "mysql.connector", "mysqldb": "MySQLdb"}[which])
+        url = f"mysql+{which}://" + url.partition("://")[2]
     driver = DRIVERS.get(parse_url(url).get_driver_name())
     if driver is None:
         pytest.skip(f"{url.partition(':')[0]} goes through SQLAlchemy")

@@ -99,6 +99,20 @@ def test_listener_that_is_not_a_server(backend: str, greeting: bytes | None) -> 
     assert f"cannot connect to {backend}://root@127.0.0.1:{listener.port}/test" in line
 
 
+@pytest.mark.parametrize("greeting", [None, b"HTTP/1.0 400 Bad Request\r\n\r\n\x00\xff"],
+                         ids=["silent", "garbage"])
+@pytest.mark.parametrize("command", ["snapshot", "watch"])
+def test_mysql_connector_on_a_listener_that_is_not_a_server(greeting: bytes | None,
+                                                            command: str) -> None:
+    pytest.importorskip("mysql.connector")
+    with Listener(greeting) as listener:
+        url = f"mysql+mysqlconnector://root@127.0.0.1:{listener.port}/test"
+        r, took = run(COMMANDS[command], url)
+        assert listener.accepted.is_set()
+    line = assert_gave_up(r, took)
+    assert f"cannot connect to {url}: no answer within 2 s" in line
+
+
 def test_dashboard_server_on_a_silent_listener() -> None:
     with Listener() as listener:
         url = f"mysql+pymysql://root@127.0.0.1:{listener.port}/test"
@@ -137,6 +151,23 @@ def test_server_goes_silent(server: str, trigger: bytes, command: str,
         r, took = run(COMMANDS[command], with_port(url, proxy.port, **extra))
         assert proxy.stalled.is_set(), f"{trigger!r} never sent: {r.stderr}"
     line = assert_gave_up(r, took)
+    assert "no answer" in line and "within 2 s" in line
+
+
+@pytest.mark.parametrize("trigger", [b"VERSION()", b"PROCESSLIST"], ids=bytes.decode)
+@pytest.mark.parametrize("command", ["snapshot", "top", "watch", "kill"])
+def test_mysql_connector_server_goes_silent(trigger: bytes, command: str,
+                                            mysql_url: str) -> None:
+    """mysql-connector (pure Python) is driven directly: its connection_timeout and the
+    deadline on its socket bound the queries too, not only the connect."""
+    pytest.importorskip("mysql.connector")
+    u = sa.make_url(mysql_url)
+    with StallingProxy(u.host or "127.0.0.1", u.port or 0, trigger) as proxy:
+        url = with_port(mysql_url, proxy.port).replace(u.drivername, "mysql+mysqlconnector", 1)
+        r, took = run(COMMANDS[command], url)
+        assert proxy.stalled.is_set(), f"{trigger!r} never sent: {r.stderr}"
+    line = assert_gave_up(r, took)
+    assert f"mysql+mysqlconnector://root@127.0.0.1:{proxy.port}" in line
     assert "no answer" in line and "within 2 s" in line
 
 
