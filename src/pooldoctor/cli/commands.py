@@ -11,8 +11,8 @@ COMMANDS: dict[str, str] = {
     "lint": "pooldoctor.cli.lint:lint",
     "snapshot": "pooldoctor.cli.server:snapshot",
     "top": "pooldoctor.cli.server:top",
-    "watch": "pooldoctor.cli.server:watch",
-    "kill": "pooldoctor.cli.server:kill",
+    "watch": "pooldoctor.cli.watch:watch",
+    "kill": "pooldoctor.cli.kill:kill",
     "advise": "pooldoctor.cli.advise:advise",
     "dashboard": "pooldoctor.cli.dashboard:dashboard",
 }
