@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ..record import Record
 from .discovery import Pattern, compile_pattern
+
+if TYPE_CHECKING:
+    from typing import Any
 from .rules import RULE_CODES
 
 
@@ -25,15 +28,25 @@ class ConfigError(ValueError):
     """A configuration or option that cannot be used (a usage error)."""
 
 
-@dataclass
-class Config:
-    select: list[str] = field(default_factory=lambda: ["PD2"])
-    ignore: list[str] = field(default_factory=list)
-    exclude: list[Pattern] = field(default_factory=list)
-    per_file_ignores: list[tuple[Pattern, frozenset[str]]] = field(default_factory=list)
-    respect_gitignore: bool = True
-    force_exclude: bool = False
-    source: str | None = None  # the pyproject.toml read, if any
+class Config(Record):
+    """What to check and where: codes chosen, paths excluded (``[tool.pooldoctor.lint]``)."""
+
+    __slots__ = _fields = ("select", "ignore", "exclude", "per_file_ignores",
+                           "respect_gitignore", "force_exclude", "source")
+
+    def __init__(self, select: list[str] | None = None, ignore: list[str] | None = None,
+                 exclude: list[Pattern] | None = None,
+                 per_file_ignores: list[tuple[Pattern, frozenset[str]]] | None = None,
+                 respect_gitignore: bool = True, force_exclude: bool = False,
+                 source: str | None = None) -> None:
+        self.select: list[str] = ["PD2"] if select is None else select
+        self.ignore: list[str] = [] if ignore is None else ignore
+        self.exclude: list[Pattern] = [] if exclude is None else exclude
+        self.per_file_ignores: list[tuple[Pattern, frozenset[str]]] = (
+            [] if per_file_ignores is None else per_file_ignores)
+        self.respect_gitignore = respect_gitignore
+        self.force_exclude = force_exclude
+        self.source = source  # the pyproject.toml read, if any
 
     def codes(self) -> frozenset[str]:
         return resolve_codes(self.select, self.ignore)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import replace
 
 from .context import FuncNode, ModuleContext, last_name, walk_shallow
 from .issues import Kind
@@ -293,7 +292,7 @@ def _returns_fresh(ctx: ModuleContext, fn: FuncNode, cls: ast.ClassDef | None) -
                 for slot, item in enumerate(value.elts):  # return conn, conn.cursor()
                     k = _fresh_value(ctx, item, fn, cls, assigned)
                     if k is not None:
-                        k = replace(k, slot=slot)
+                        k = k.replace(slot=slot)
                         break
             if k is None or k.code == "PD202":
                 return None
