@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from .record import FrozenRecord, Record
 
+TYPE_CHECKING = False  # no typing at run time (start-up: docs/benchmarks.md)
 if TYPE_CHECKING:
-    from typing import Literal
+    from typing import Any, Literal
 
     Severity = Literal["error", "warning", "info"]
 

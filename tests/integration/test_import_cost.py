@@ -125,9 +125,10 @@ def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None
 
 # what a clean one-file lint (a pre-commit hook) must not import: the URL parser and its
 # urllib.parse, the json/SARIF writers, pathlib, worker processes, a TOML reader without a config,
-# click (cli/lintrun.py reads its command line)
-NOT_FOR_ONE_FILE = ("click", "pooldoctor.urls", "pooldoctor.reports", "urllib.parse", "ipaddress",
-                    "json", "pathlib", "multiprocessing", "concurrent.futures", "tomllib", "tomli")
+# click (cli/lintrun.py reads its command line), typing (TYPE_CHECKING = False)
+NOT_FOR_ONE_FILE = ("click", "typing", "pooldoctor.urls", "pooldoctor.reports", "urllib.parse",
+                    "ipaddress", "json", "pathlib", "multiprocessing", "concurrent.futures",
+                    "tomllib", "tomli")
 
 ONE_FILE_PROGRAM = r"""
 import sys

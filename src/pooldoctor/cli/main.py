@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from .commands import COMMANDS, SUMMARIES
 from .errors import EXIT_INTERNAL, EXIT_USAGE, CommandError
 
+TYPE_CHECKING = False  # no typing at run time (start-up: docs/benchmarks.md)
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
     from .group import LazyGroup
 
 __all__ = ["COMMANDS", "SUMMARIES", "cli", "main"]

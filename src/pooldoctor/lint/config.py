@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from ..record import Record
 from .discovery import Pattern, compile_pattern
+from .rules import RULE_CODES
 
+TYPE_CHECKING = False  # no typing at run time (start-up: docs/benchmarks.md)
 if TYPE_CHECKING:
     from typing import Any
-from .rules import RULE_CODES
 
 
 class ConfigError(ValueError):
