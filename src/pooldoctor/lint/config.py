@@ -127,6 +127,17 @@ def _str_list(value: Any, key: str, path: str) -> list[str]:
     raise ConfigError(f"{path}: [tool.pooldoctor.lint] {key} must be a list of strings")
 
 
+def _names_pooldoctor(path: str) -> bool:
+    """Can the file hold a [tool.pooldoctor] table? (Parsing TOML costs a one-file lint more
+    than its checks: most projects' pyproject.toml never names us.) True when unreadable, so
+    that the reader says why."""
+    try:
+        with open(path, "rb") as fh:
+            return b"pooldoctor" in fh.read()
+    except OSError:
+        return True
+
+
 def load_config(path: str | None = None, start: str = ".") -> Config:
     """Read the configuration from ``path`` or the nearest pyproject.toml above ``start``."""
     if path is None:
@@ -135,6 +146,8 @@ def load_config(path: str | None = None, start: str = ".") -> Config:
             return Config()
     elif not os.path.isfile(path):
         raise ConfigError(f"config file {path} does not exist")
+    if not _names_pooldoctor(path):  # the project's other settings are not ours to parse
+        return Config(source=path)
     data = _load_toml(path)
     section = data.get("tool", {}).get("pooldoctor", {}).get("lint", {})
     if not isinstance(section, dict):
