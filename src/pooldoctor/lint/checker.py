@@ -7,14 +7,15 @@ import os
 import re
 import warnings
 
+from ..lazyre import lazy
 from ..record import Record
 from .context import build
 from .index import Externals, Summary
 from .issues import Issue
 from .rules import RULE_CODES, load
 
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:\s*,\s*[A-Za-z]+[0-9]+)*))?",
-                   re.IGNORECASE)
+_NOQA = lazy(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:\s*,\s*[A-Za-z]+[0-9]+)*))?",
+             re.IGNORECASE)
 
 
 class FileResult(Record):
