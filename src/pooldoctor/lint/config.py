@@ -144,10 +144,10 @@ def load_config(path: str | None = None, start: str = ".") -> Config:
         path = find_pyproject(start)
         if path is None:
             return Config()
+        if not _names_pooldoctor(path):  # the project's other settings are not ours to parse
+            return Config(source=path)
     elif not os.path.isfile(path):
         raise ConfigError(f"config file {path} does not exist")
-    if not _names_pooldoctor(path):  # the project's other settings are not ours to parse
-        return Config(source=path)
     data = _load_toml(path)
     section = data.get("tool", {}).get("pooldoctor", {}).get("lint", {})
     if not isinstance(section, dict):
