@@ -51,8 +51,8 @@ def _lint(params: dict[str, Any]) -> NoReturn:
     except CommandError as e:
         e.show()
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        print("pooldoctor: aborted", file=sys.stderr)
+    except KeyboardInterrupt:  # as click says it: an empty line, then the word
+        print("\npooldoctor: aborted", file=sys.stderr)
         sys.exit(130)
     except Exception as e:
         _internal_error(e)
