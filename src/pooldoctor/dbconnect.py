@@ -19,6 +19,8 @@ from typing import Any
 from .urls import BadURL, DatabaseURL, mask_text, mask_url, parse_url
 
 EXTRAS = {"pymysql": "mysql", "psycopg": "postgres", "psycopg2": "postgres2", "MySQLdb": "mysql"}
+# pip names of the drivers that have no extra of ours
+PACKAGES = {"mysql": "mysql-connector-python"}
 
 
 class ServerError(Exception):
@@ -73,8 +75,8 @@ class ServerConnection:
             try:
                 yield
             except Exception:
-                # the driver's own read timeout (PyMySQL, mysqlclient: the same length) may
-                # fire before the timer's thread gets to run on a busy machine
+                # the driver's own read timeout (PyMySQL, mysqlclient: the same length;
+                # mysql-connector: whole seconds) may fire before our timer's thread runs
                 if fired.is_set() or time.monotonic() - t0 >= self.timeout:
                     self.timed_out = True
                     raise ServerError(self._no_answer()) from None
@@ -131,8 +133,8 @@ def pyformat(sql: str) -> str:
 def connect(url: str, *, timeout: float = 5.0, autocommit: bool = True) -> ServerConnection:
     """Connect to the server at ``url`` (SQLAlchemy form); raise BadURL or ServerError.
 
-    psycopg, psycopg2, PyMySQL and mysqlclient are driven directly (no SQLAlchemy); any other
-    driver or dialect goes through a SQLAlchemy engine.
+    psycopg, psycopg2, PyMySQL, mysqlclient and mysql-connector are driven directly (no
+    SQLAlchemy); any other driver or dialect goes through a SQLAlchemy engine.
     """
     u = parse_url(url)
     masked = mask_url(u)
@@ -168,11 +170,12 @@ SYNC_DRIVERS = {
     ("postgresql", "asyncpg"): "psycopg",
     ("mysql", ""): "mysqldb", ("mysql", "mysqldb"): "mysqldb", ("mysql", "pymysql"): "pymysql",
     ("mysql", "aiomysql"): "pymysql", ("mysql", "asyncmy"): "pymysql",
+    ("mysql", "mysqlconnector"): "mysqlconnector",
 }
 FAMILIES = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql",
             "mariadb": "mysql"}
 MODULES = {"psycopg": "psycopg", "psycopg2": "psycopg2", "pymysql": "pymysql",
-           "mysqldb": "MySQLdb"}
+           "mysqldb": "MySQLdb", "mysqlconnector": "mysql.connector"}
 _MYSQL_INTS = ("compress", "client_flag", "local_infile", "connect_timeout", "read_timeout",
                "write_timeout")
 
@@ -192,8 +195,13 @@ def _open(module: Any, driver: str, u: DatabaseURL, timeout: float, autocommit: 
         raw = module.connect(**kw)
         raw.autocommit = autocommit
         return raw
-    # PyMySQL / mysqlclient, the arguments SQLAlchemy's dialect gives them
     kw["database"] = u.database
+    if driver == "mysqlconnector":
+        kw = {k: v for k, v in kw.items() if v is not None}
+        kw.update(query)
+        kw.update(timeout_args(driver, timeout, module))
+        return module.connect(autocommit=autocommit, **kw)
+    # PyMySQL / mysqlclient, the arguments SQLAlchemy's dialect gives them
     kw = {k: v for k, v in kw.items() if v is not None}
     ssl = {k[4:]: query.pop(k) for k in list(query) if k.startswith("ssl_")}
     mixed: dict[str, Any] = dict(query)
@@ -217,7 +225,8 @@ def _connect_sqlalchemy(u: DatabaseURL, masked: str, timeout: float,
     backend = u.get_backend_name()
     try:
         su = u.to_sqlalchemy()
-        connect_args = timeout_args(su.get_dialect().driver, timeout)
+        dialect = su.get_dialect()
+        connect_args = timeout_args(dialect.driver, timeout, getattr(dialect, "dbapi", None))
         engine = sa.create_engine(su, poolclass=NullPool, connect_args=connect_args)
     except sa.exc.NoSuchModuleError:
         raise BadURL(f"unknown database or driver {u.drivername!r} in {masked}") from None
@@ -258,13 +267,17 @@ def _connect_sqlalchemy(u: DatabaseURL, masked: str, timeout: float,
                                engine=engine)
 
 
-def timeout_args(driver: str, timeout: float) -> dict[str, Any]:
-    """Connect arguments that bound every network step of the driver named ``driver``.
+def timeout_args(driver: str, timeout: float, module: Any = None) -> dict[str, Any]:
+    """Connect arguments that bound every network step of the driver named ``driver``
+    (``module``: the driver itself, when its version decides).
 
     PyMySQL and mysqlclient read the server's greeting with the *read* timeout (the connect
     timeout covers only the TCP connect): without it a port where something that is not MySQL
     listens hangs forever. libpq's ``connect_timeout`` covers the whole start-up (whole seconds;
-    it has no read timeout: :meth:`ServerConnection.bounded` covers queries).
+    it has no read timeout: :meth:`ServerConnection.bounded` covers queries). mysql-connector's
+    ``connection_timeout`` covers the TCP connect and, in its pure-Python protocol, every read
+    and write; from 9.3 its C extension also takes ``read_timeout``/``write_timeout`` (whole
+    seconds, refused by older versions: given only when the driver knows them).
     """
     whole = max(2, math.ceil(timeout))  # libpq's minimum is 2 s
     if driver == "pymysql":
@@ -275,7 +288,12 @@ def timeout_args(driver: str, timeout: float) -> dict[str, Any]:
     if driver in ("psycopg", "psycopg2"):
         return {"connect_timeout": whole}
     if driver == "mysqlconnector":
-        return {"connection_timeout": whole}
+        secs = max(1, math.ceil(timeout))
+        args = {"connection_timeout": secs}
+        known = getattr(getattr(module, "constants", None), "DEFAULT_CONFIGURATION", {})
+        if "read_timeout" in known:
+            args.update(read_timeout=secs, write_timeout=secs)
+        return args
     return {}
 
 
@@ -309,6 +327,9 @@ def driver_fileno(raw: Any) -> int | None:
         sock = getattr(raw, "_sock", None)  # PyMySQL
         if sock is not None:
             return int(sock.fileno())
+        inner = getattr(getattr(raw, "_socket", None), "sock", None)  # mysql-connector (pure)
+        if inner is not None:
+            return int(inner.fileno())
         return int(raw.fileno())  # psycopg, psycopg2, mysqlclient
     except Exception:
         return None
@@ -330,8 +351,10 @@ def shutdown_fd(fd: int) -> None:
 
 def _missing_driver(u: DatabaseURL, e: BaseException) -> str:
     name = getattr(e, "name", None) or str(e)
-    extra = EXTRAS.get(str(name).split(".")[0])
-    hint = f"; pip install 'pooldoctor[{extra}]'" if extra else ""
+    top = str(name).split(".")[0]
+    extra = EXTRAS.get(top)
+    hint = (f"; pip install 'pooldoctor[{extra}]'" if extra else
+            f"; pip install {PACKAGES[top]}" if top in PACKAGES else "")
     return f"driver for {u.drivername!r} is not installed ({mask_text(_first_line(e))}){hint}"
 
 
@@ -345,7 +368,8 @@ def describe_db_error(e: Any) -> str:
     orig = getattr(e, "orig", e)
     args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     if len(args) >= 2 and isinstance(args[0], int):  # PyMySQL / MySQLdb: (code, message)
-        text = f"({args[0]}) {args[1]}"
+        msg = getattr(orig, "msg", None)  # mysql-connector: args[1] repeats code and sqlstate
+        text = f"({args[0]}) {msg if isinstance(msg, str) and msg else args[1]}"
     else:
         text = _first_line(orig)
     return mask_text(text.strip().rstrip("."))

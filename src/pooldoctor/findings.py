@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
 
-Severity = Literal["error", "warning", "info"]
+from .record import FrozenRecord, Record
+
+TYPE_CHECKING = False  # no typing at run time (start-up: docs/benchmarks.md)
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    Severity = Literal["error", "warning", "info"]
+
+_set = object.__setattr__  # frozen records set their fields in __init__
 
 
-@dataclass(frozen=True)
-class Code:
+class Code(FrozenRecord):
     """One entry of the catalogue: a stable code and what it stands for."""
 
+    __slots__ = _fields = ("code", "name", "severity", "title", "hint")
     code: str
     name: str
     severity: Severity
     title: str
     hint: str
+
+    def __init__(self, code: str, name: str, severity: Severity, title: str,
+                 hint: str) -> None:
+        _set(self, "code", code)
+        _set(self, "name", name)
+        _set(self, "severity", severity)
+        _set(self, "title", title)
+        _set(self, "hint", hint)
 
 
 _CATALOGUE: tuple[Code, ...] = (
@@ -125,7 +139,15 @@ CATALOGUE: Mapping[str, Code] = {c.code: c for c in _CATALOGUE}
 
 def doc_page(code: str) -> str | None:
     """The Markdown page of ``code`` shipped with the package (docs/codes/), or None."""
-    from importlib import resources
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "codes", f"{code}.md")
+    try:
+        with open(path, encoding="utf-8") as f:  # installed as files: no importlib.resources
+            return f.read()
+    except OSError:
+        pass
+    from importlib import resources  # a zip or another loader
 
     try:
         return (resources.files("pooldoctor") / "codes" / f"{code}.md").read_text("utf-8")
@@ -138,14 +160,21 @@ def lookup(code: str) -> Code:
     return CATALOGUE[code.upper()]
 
 
-@dataclass(frozen=True)
-class Site:
+class Site(FrozenRecord):
     """Where a finding points: a file, a line, a function (and a column for lint)."""
 
+    __slots__ = _fields = ("file", "line", "function", "column")
     file: str
     line: int
-    function: str | None = None
-    column: int | None = None
+    function: str | None
+    column: int | None
+
+    def __init__(self, file: str, line: int, function: str | None = None,
+                 column: int | None = None) -> None:
+        _set(self, "file", file)
+        _set(self, "line", line)
+        _set(self, "function", function)
+        _set(self, "column", column)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"file": self.file, "line": self.line, "function": self.function}
@@ -186,25 +215,27 @@ def utc_iso(ts: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if ts is None else ts))
 
 
-@dataclass
-class Finding:
+class Finding(Record):
     """Something worth telling a person, with a code from the catalogue."""
 
-    code: str
-    message: str
-    site: Site | None = None
-    stack: list[Site] = field(default_factory=list)
-    count: int = 1
-    pids: list[int] = field(default_factory=list)
-    first_seen: str = field(default_factory=utc_iso)
-    last_seen: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
+    __slots__ = _fields = ("code", "message", "site", "stack", "count", "pids", "first_seen",
+                           "last_seen", "details")
 
-    def __post_init__(self) -> None:
-        if self.code not in CATALOGUE:
-            raise ValueError(f"unknown finding code {self.code!r}")
-        if not self.last_seen:
-            self.last_seen = self.first_seen
+    def __init__(self, code: str, message: str, site: Site | None = None,
+                 stack: list[Site] | None = None, count: int = 1, pids: list[int] | None = None,
+                 first_seen: str | None = None, last_seen: str = "",
+                 details: dict[str, Any] | None = None) -> None:
+        if code not in CATALOGUE:
+            raise ValueError(f"unknown finding code {code!r}")
+        self.code = code
+        self.message = message
+        self.site = site
+        self.stack: list[Site] = [] if stack is None else stack
+        self.count = count
+        self.pids: list[int] = [] if pids is None else pids
+        self.first_seen = utc_iso() if first_seen is None else first_seen
+        self.last_seen = last_seen or self.first_seen
+        self.details: dict[str, Any] = {} if details is None else details
 
     @property
     def name(self) -> str:

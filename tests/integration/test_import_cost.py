@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("sqlalchemy", "greenlet", "psycopg", "psycopg2", "pymysql", "MySQLdb")
+HEAVY = ("sqlalchemy", "greenlet", "psycopg", "psycopg2", "pymysql", "MySQLdb", "mysql")
 
 PROGRAM = r"""
 import atexit, sys
@@ -78,10 +78,10 @@ def test_postgres_scheme_works_for_server_commands(tmp_path: Path) -> None:
 
 # the driver each URL names: the only heavy package a server command may import
 DRIVERS = {"psycopg": "psycopg", "psycopg2": "psycopg2", "pymysql": "pymysql",
-           "mysqldb": "MySQLdb"}
+           "mysqldb": "MySQLdb", "mysqlconnector": "mysql"}
 
 
-@pytest.mark.parametrize("which", ["pg", "mysql"])
+@pytest.mark.parametrize("which", ["pg", "mysql", "mysqlconnector", "mysqldb"])
 @pytest.mark.parametrize("cmd", ["snapshot", "top", "watch", "kill", "advise"])
 def test_server_commands_import_only_their_driver(tmp_path: Path, cmd: str, which: str) -> None:
     """Against a real server, the server commands import the URL's driver and no SQLAlchemy."""
@@ -89,6 +89,9 @@ def test_server_commands_import_only_their_driver(tmp_path: Path, cmd: str, whic
     from tests.conftest import MYSQL_URL, PG_URL, need_server
 
     url = need_server(PG_URL if which == "pg" else MYSQL_URL)
+    if which in ("mysqlconnector", "mysqldb"):  # the same server through another driver
+        pytest.importorskip({"mysqlconnector": "mysql.connector", "mysqldb": "MySQLdb"}[which])
+        url = f"mysql+{which}://" + url.partition("://")[2]
     driver = DRIVERS.get(parse_url(url).get_driver_name())
     if driver is None:
         pytest.skip(f"{url.partition(':')[0]} goes through SQLAlchemy")
@@ -113,15 +116,19 @@ def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None
                       "print(sorted(m for m in sys.modules if m.startswith('pooldoctor.cli.')))\n")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=120, check=True, env={**os.environ, "COLUMNS": "200"})
-    assert out.stdout.strip().splitlines()[-1] == "['pooldoctor.cli.common', 'pooldoctor.cli.main']"
+    assert out.stdout.strip().splitlines()[-1] == str([
+        "pooldoctor.cli.commands", "pooldoctor.cli.common", "pooldoctor.cli.errors",
+        "pooldoctor.cli.group", "pooldoctor.cli.main"])
     for name, summary in SUMMARIES.items():  # wide enough: no summary is cut
         assert f"  {name}" in out.stdout and summary in out.stdout
 
 
 # what a clean one-file lint (a pre-commit hook) must not import: the URL parser and its
-# urllib.parse, the json/SARIF writers, pathlib, worker processes, a TOML reader without a config
-NOT_FOR_ONE_FILE = ("pooldoctor.urls", "pooldoctor.reports", "urllib.parse", "ipaddress", "json",
-                    "pathlib", "multiprocessing", "concurrent.futures", "tomllib", "tomli")
+# urllib.parse, the json/SARIF writers, pathlib, worker processes, a TOML reader without a config,
+# click (cli/lintrun.py reads its command line), typing (TYPE_CHECKING = False)
+NOT_FOR_ONE_FILE = ("click", "typing", "pooldoctor.urls", "pooldoctor.reports", "urllib.parse",
+                    "ipaddress", "json", "pathlib", "multiprocessing", "concurrent.futures",
+                    "tomllib", "tomli")
 
 ONE_FILE_PROGRAM = r"""
 import sys

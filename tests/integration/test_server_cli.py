@@ -395,7 +395,7 @@ def test_watch_once_with_state_sees_growth_across_cron_runs(pg_url: str,
 
 
 def test_watch_reconnects_when_its_connection_is_terminated(pg_url: str) -> None:
-    from pooldoctor.cli.server import _sample
+    from pooldoctor.cli.watch import _sample
 
     watcher = Watcher()
     probe = open_probe(pg_url)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from ..net_faults import Listener, StallingProxy, free_port, wait_listening
 
 TIMEOUT = 2.0
+DRIVER_MODULES = {"mysqlconnector": "mysql.connector", "mysqldb": "MySQLdb"}
 START_UP = 15.0  # interpreter, imports and a loaded machine; far below "forever"
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -99,6 +100,23 @@ def test_listener_that_is_not_a_server(backend: str, greeting: bytes | None) -> 
     assert f"cannot connect to {backend}://root@127.0.0.1:{listener.port}/test" in line
 
 
+@pytest.mark.parametrize("greeting", [None, b"HTTP/1.0 400 Bad Request\r\n\r\n\x00\xff"],
+                         ids=["silent", "garbage"])
+@pytest.mark.parametrize("command", ["snapshot", "watch"])
+@pytest.mark.parametrize("driver", ["mysqlconnector", "mysqldb"])
+def test_other_mysql_drivers_on_a_listener_that_is_not_a_server(
+        greeting: bytes | None, command: str, driver: str) -> None:
+    pytest.importorskip(DRIVER_MODULES[driver])
+    with Listener(greeting) as listener:
+        url = f"mysql+{driver}://root@127.0.0.1:{listener.port}/test"
+        r, took = run(COMMANDS[command], url)
+        assert listener.accepted.is_set()
+    line = assert_gave_up(r, took)
+    assert f"cannot connect to {url}: " in line
+    if greeting is None:
+        assert line.endswith("no answer within 2 s (--timeout)")
+
+
 def test_dashboard_server_on_a_silent_listener() -> None:
     with Listener() as listener:
         url = f"mysql+pymysql://root@127.0.0.1:{listener.port}/test"
@@ -137,6 +155,24 @@ def test_server_goes_silent(server: str, trigger: bytes, command: str,
         r, took = run(COMMANDS[command], with_port(url, proxy.port, **extra))
         assert proxy.stalled.is_set(), f"{trigger!r} never sent: {r.stderr}"
     line = assert_gave_up(r, took)
+    assert "no answer" in line and "within 2 s" in line
+
+
+@pytest.mark.parametrize("trigger", [b"VERSION()", b"PROCESSLIST"], ids=bytes.decode)
+@pytest.mark.parametrize("command", ["snapshot", "top", "watch", "kill"])
+@pytest.mark.parametrize("driver", ["mysqlconnector", "mysqldb"])
+def test_other_mysql_drivers_server_goes_silent(trigger: bytes, command: str, driver: str,
+                                                mysql_url: str) -> None:
+    """mysql-connector (pure Python) and mysqlclient are driven directly: their timeouts and
+    the deadline on their socket bound the queries too, not only the connect."""
+    pytest.importorskip(DRIVER_MODULES[driver])
+    u = sa.make_url(mysql_url)
+    with StallingProxy(u.host or "127.0.0.1", u.port or 0, trigger) as proxy:
+        url = with_port(mysql_url, proxy.port).replace(u.drivername, f"mysql+{driver}", 1)
+        r, took = run(COMMANDS[command], url)
+        assert proxy.stalled.is_set(), f"{trigger!r} never sent: {r.stderr}"
+    line = assert_gave_up(r, took)
+    assert f"mysql+{driver}://root@127.0.0.1:{proxy.port}" in line
     assert "no answer" in line and "within 2 s" in line
 
 

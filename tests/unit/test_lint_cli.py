@@ -160,6 +160,19 @@ def test_bad_configuration_is_a_usage_error(project: Path, capsys: pytest.Captur
     assert code == 2 and fragment in err and err.count("\n") == 1
 
 
+def test_a_pyproject_that_never_names_pooldoctor_is_not_parsed(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Other tools' settings are not read (TOML parsing cost a one-file lint more than its
+    checks), so a mistake in them does not stop the lint; ours are read as before."""
+    (project / "pyproject.toml").write_text('[tool.ruff]\nline-length = "100\n')
+    code, out, err = run(capsys, "app")
+    assert code == 1 and out.startswith("app/leak.py:4:12: PD201") and "cannot read" not in err
+    (project / "pyproject.toml").write_text('[tool.ruff]\nline-length = "100\n'
+                                            '[tool.pooldoctor.lint]\nignore = ["PD201"]\n')
+    code, _, err = run(capsys, "app")
+    assert code == 2 and "cannot read" in err
+
+
 def test_gitignore_virtualenvs_and_tool_folders_are_skipped(
         project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / ".git").mkdir()

@@ -249,7 +249,7 @@ def test_load_skips_and_removes_files_of_dead_processes(tmp_path: Path) -> None:
 
 
 def test_duration_option() -> None:
-    from pooldoctor.cli.server import DURATION
+    from pooldoctor.cli.serveropts import DURATION
 
     assert DURATION.convert("90", None, None) == 90.0
     assert DURATION.convert("10m", None, None) == 600.0

@@ -153,7 +153,7 @@ def test_thresholds_are_validated() -> None:
 
 
 def test_refused_for_limit_messages() -> None:
-    from pooldoctor.cli.server import refused_for_limit
+    from pooldoctor.cli.watch import refused_for_limit
 
     assert refused_for_limit("cannot connect to x: FATAL: sorry, too many clients already")
     assert refused_for_limit("cannot connect: remaining connection slots are reserved for "
@@ -164,7 +164,7 @@ def test_refused_for_limit_messages() -> None:
 
 
 def test_an_alarm_is_the_same_while_it_lasts() -> None:
-    from pooldoctor.cli.server import alarm_key
+    from pooldoctor.cli.watch import alarm_key
 
     w = Watcher(Thresholds(idle_in_transaction_s=10))
     first = w.observe(snap([conn(1, IDLE_TXN, 11.0)]))

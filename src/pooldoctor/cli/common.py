@@ -7,11 +7,10 @@ from typing import IO, Any, NoReturn
 
 import click
 
-# exit codes (shared by every command)
-EXIT_OK = 0
-EXIT_FINDINGS = 1  # lint, watch, advise, run --fail-on-findings: something was found
-EXIT_USAGE = 2  # bad arguments, bad URL, unreadable config
-EXIT_UNAVAILABLE = 3  # server unreachable, authentication failed, missing privilege
+from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
+
+__all__ = ["EXIT_FINDINGS", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "FORMAT_OPTION",
+           "CliError", "fail"]
 
 
 class CliError(click.ClickException):

@@ -1,10 +1,14 @@
-"""`pooldoctor lint PATHS`: find leak patterns in source code (PD201-PD211) without running it."""
+"""`pooldoctor lint PATHS`: find leak patterns in source code (PD201-PD211) without running it.
+
+The options as click reads them (``--help``, errors); the work is in ``lintrun.py``, which also
+reads the usual command lines without click."""
 
 from __future__ import annotations
 
 import click
 
-from .common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, fail
+from .common import fail
+from .errors import CommandError
 
 
 @click.command()
@@ -37,53 +41,11 @@ def lint(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tupl
     error, binary, bad encoding) is reported on stderr as `path: cannot parse: ...`; it is not
     a finding and does not change the exit status.
     """
-    import os
-    import sys
+    from .lintrun import run
 
-    from ..lint import lint_paths
-    from ..lint.config import Config, ConfigError, load_config, split_codes
-    from ..lint.discovery import compile_pattern
-    from ..lint.formats import render_json, render_sarif, render_text, summary
-
-    if isolated and config_path:
-        fail("--config and --isolated contradict each other (--isolated ignores every "
-             "configuration file)", EXIT_USAGE)
     try:
-        config = Config() if isolated else load_config(config_path)
-        if select:
-            config.select = split_codes(select)
-            if not config.select:
-                fail("--select names no code (e.g. --select PD201,PD203)", EXIT_USAGE)
-        if ignore:
-            config.ignore = config.ignore + split_codes(ignore)
-        for pat in exclude:
-            compiled = compile_pattern(pat, os.getcwd())
-            if compiled is not None:
-                config.exclude.append(compiled)
-        if no_gitignore:
-            config.respect_gitignore = False
-        config.force_exclude = force_exclude
-        codes = config.codes()
-    except ConfigError as e:
-        fail(str(e), EXIT_USAGE)
-    targets = list(paths) or ["."]
-    for t in targets:
-        if not os.path.exists(t):
-            fail(f"path {t} does not exist", EXIT_USAGE)
-    run = lint_paths(targets, config, codes)
-    for path, reason in run.errors():
-        click.echo(f"{path}: {reason}", err=True)
-    if fmt == "json":
-        click.echo(render_json(run))
-    elif fmt == "sarif":
-        click.echo(render_sarif(run))
-    else:
-        text = render_text(run)
-        if text:
-            click.echo(text, nl=False)
-    if not quiet:
-        click.echo(summary(run), err=True)
-    sys.stdout.flush()
-    if run.issues() and not exit_zero:
-        raise SystemExit(EXIT_FINDINGS)
-    raise SystemExit(EXIT_OK)
+        code = run(paths, fmt, select, ignore, config_path, isolated, no_gitignore, exclude,
+                   force_exclude, exit_zero, quiet)
+    except CommandError as e:
+        fail(e.message, e.exit_code)
+    raise SystemExit(code)

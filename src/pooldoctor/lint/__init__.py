@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from ..findings import Finding, Site
+from ..record import Record
 from .checker import FileResult, check_source
 from .config import Config
 from .discovery import discover
@@ -19,11 +19,13 @@ from .rules import RULE_CODES
 __all__ = ["RULE_CODES", "Config", "FileResult", "Issue", "LintRun", "lint_paths", "lint_source"]
 
 
-@dataclass
-class LintRun:
+class LintRun(Record):
     """The results of one run over many files."""
 
-    results: list[FileResult] = field(default_factory=list)
+    __slots__ = _fields = ("results",)
+
+    def __init__(self, results: list[FileResult] | None = None) -> None:
+        self.results: list[FileResult] = [] if results is None else results
 
     @property
     def files(self) -> int:

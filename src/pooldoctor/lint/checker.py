@@ -6,27 +6,32 @@ import ast
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
 
+from ..lazyre import lazy
+from ..record import Record
 from .context import build
 from .index import Externals, Summary
 from .issues import Issue
 from .rules import RULE_CODES, load
 
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:\s*,\s*[A-Za-z]+[0-9]+)*))?",
-                   re.IGNORECASE)
+_NOQA = lazy(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:\s*,\s*[A-Za-z]+[0-9]+)*))?",
+             re.IGNORECASE)
 
 
-@dataclass
-class FileResult:
+class FileResult(Record):
     """The issues of one file, or why it could not be checked."""
 
-    path: str
-    issues: list[Issue] = field(default_factory=list)
-    error: str | None = None
-    lines: int = 0
-    remove_refs: set[str] = field(default_factory=set)  # names whose .remove is used (PD206)
-    summary: Summary | None = None  # what the module offers the others (project.py)
+    __slots__ = _fields = ("path", "issues", "error", "lines", "remove_refs", "summary")
+
+    def __init__(self, path: str, issues: list[Issue] | None = None, error: str | None = None,
+                 lines: int = 0, remove_refs: set[str] | None = None,
+                 summary: Summary | None = None) -> None:
+        self.path = path
+        self.issues: list[Issue] = [] if issues is None else issues
+        self.error = error
+        self.lines = lines
+        self.remove_refs: set[str] = set() if remove_refs is None else remove_refs  # PD206
+        self.summary = summary  # what the module offers the others (project.py)
 
 
 def decode(data: bytes) -> str:

@@ -14,26 +14,39 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
+from ..record import Record
 from .discovery import Pattern, compile_pattern
 from .rules import RULE_CODES
+
+TYPE_CHECKING = False  # no typing at run time (start-up: docs/benchmarks.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ConfigError(ValueError):
     """A configuration or option that cannot be used (a usage error)."""
 
 
-@dataclass
-class Config:
-    select: list[str] = field(default_factory=lambda: ["PD2"])
-    ignore: list[str] = field(default_factory=list)
-    exclude: list[Pattern] = field(default_factory=list)
-    per_file_ignores: list[tuple[Pattern, frozenset[str]]] = field(default_factory=list)
-    respect_gitignore: bool = True
-    force_exclude: bool = False
-    source: str | None = None  # the pyproject.toml read, if any
+class Config(Record):
+    """What to check and where: codes chosen, paths excluded (``[tool.pooldoctor.lint]``)."""
+
+    __slots__ = _fields = ("select", "ignore", "exclude", "per_file_ignores",
+                           "respect_gitignore", "force_exclude", "source")
+
+    def __init__(self, select: list[str] | None = None, ignore: list[str] | None = None,
+                 exclude: list[Pattern] | None = None,
+                 per_file_ignores: list[tuple[Pattern, frozenset[str]]] | None = None,
+                 respect_gitignore: bool = True, force_exclude: bool = False,
+                 source: str | None = None) -> None:
+        self.select: list[str] = ["PD2"] if select is None else select
+        self.ignore: list[str] = [] if ignore is None else ignore
+        self.exclude: list[Pattern] = [] if exclude is None else exclude
+        self.per_file_ignores: list[tuple[Pattern, frozenset[str]]] = (
+            [] if per_file_ignores is None else per_file_ignores)
+        self.respect_gitignore = respect_gitignore
+        self.force_exclude = force_exclude
+        self.source = source  # the pyproject.toml read, if any
 
     def codes(self) -> frozenset[str]:
         return resolve_codes(self.select, self.ignore)
@@ -114,12 +127,25 @@ def _str_list(value: Any, key: str, path: str) -> list[str]:
     raise ConfigError(f"{path}: [tool.pooldoctor.lint] {key} must be a list of strings")
 
 
+def _names_pooldoctor(path: str) -> bool:
+    """Can the file hold a [tool.pooldoctor] table? (Parsing TOML costs a one-file lint more
+    than its checks: most projects' pyproject.toml never names us.) True when unreadable, so
+    that the reader says why."""
+    try:
+        with open(path, "rb") as fh:
+            return b"pooldoctor" in fh.read()
+    except OSError:
+        return True
+
+
 def load_config(path: str | None = None, start: str = ".") -> Config:
     """Read the configuration from ``path`` or the nearest pyproject.toml above ``start``."""
     if path is None:
         path = find_pyproject(start)
         if path is None:
             return Config()
+        if not _names_pooldoctor(path):  # the project's other settings are not ours to parse
+            return Config(source=path)
     elif not os.path.isfile(path):
         raise ConfigError(f"config file {path} does not exist")
     data = _load_toml(path)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
+from ..record import Record
 from .index import Externals
 from .issues import Issue
 
@@ -17,41 +17,53 @@ FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
 
-@dataclass
-class CallSite:
+class CallSite(Record):
     """A call of interest and where it sits."""
 
-    node: ast.Call
-    stmt: ast.stmt  # the innermost statement holding the call
-    func: FuncNode | None  # the innermost function holding it (None: module or class body)
-    cls: ast.ClassDef | None  # the class whose method holds it
-    in_loop: bool  # inside a for/while of the same function (or of the module)
+    __slots__ = _fields = ("node", "stmt", "func", "cls", "in_loop")
+
+    def __init__(self, node: ast.Call, stmt: ast.stmt, func: FuncNode | None,
+                 cls: ast.ClassDef | None, in_loop: bool) -> None:
+        self.node = node
+        self.stmt = stmt  # the innermost statement holding the call
+        self.func = func  # the innermost function holding it (None: module or class body)
+        self.cls = cls  # the class whose method holds it
+        self.in_loop = in_loop  # inside a for/while of the same function (or of the module)
 
 
-@dataclass
-class ModuleContext:
-    """Everything the rules need to know about one module."""
+class ModuleContext(Record):
+    """Everything the rules need to know about one module (the index fills it)."""
 
-    path: str
-    tree: ast.Module
-    lines: list[str]
-    aliases: dict[str, str] = field(default_factory=dict)  # local name -> dotted origin
-    relative: set[str] = field(default_factory=set)  # names imported from project modules
-    calls: list[CallSite] = field(default_factory=list)
-    functions: list[tuple[FuncNode, ast.ClassDef | None]] = field(default_factory=list)
-    strings: list[ast.Constant | ast.JoinedStr] = field(default_factory=list)
-    dicts: list[ast.Dict] = field(default_factory=list)
-    module_names: dict[str, ast.expr] = field(default_factory=dict)  # module-level x = expr
-    attr_refs: set[tuple[str, str]] = field(default_factory=set)  # (name, attr) of Name.attr
-    withs: list[tuple[ast.With | ast.AsyncWith, FuncNode, ast.ClassDef | None]] = field(
-        default_factory=list)  # with statements inside functions
-    issues: list[Issue] = field(default_factory=list)
-    cache: dict[str, object] = field(default_factory=dict)
-    stars: list[str] = field(default_factory=list)  # modules imported with `*` (as written)
-    returns: dict[int, list[ast.Return]] = field(default_factory=dict)  # id(func) -> returns
-    yielding: set[int] = field(default_factory=set)  # id() of the generator functions
-    closes: list[tuple[FuncNode, str]] = field(default_factory=list)  # name.close() in func
-    external: Externals | None = None  # what other modules of the run offer (project.py)
+    __slots__ = _fields = (
+        "path", "tree", "lines", "aliases", "relative", "calls", "functions", "strings", "dicts",
+        "module_names", "attr_refs", "withs", "issues", "cache", "stars", "returns", "yielding",
+        "closes", "external")
+
+    def __init__(self, path: str, tree: ast.Module, lines: list[str],
+                 external: Externals | None = None) -> None:
+        self.path = path
+        self.tree = tree
+        self.lines = lines
+        self.aliases: dict[str, str] = {}  # local name -> dotted origin
+        self.relative: set[str] = set()  # names imported from project modules
+        self.calls: list[CallSite] = []
+        self.functions: list[tuple[FuncNode, ast.ClassDef | None]] = []
+        self.strings: list[ast.Constant | ast.JoinedStr] = []
+        self.dicts: list[ast.Dict] = []
+        self.module_names: dict[str, ast.expr] = {}  # module-level x = expr
+        self.attr_refs: set[tuple[str, str]] = set()  # (name, attr) of Name.attr
+        # with statements inside functions
+        self.withs: list[tuple[ast.With | ast.AsyncWith, FuncNode, ast.ClassDef | None]] = []
+        self.issues: list[Issue] = []
+        self.cache: dict[str, object] = {}
+        self.stars: list[str] = []  # modules imported with `*` (as written)
+        self.returns: dict[int, list[ast.Return]] = {}  # id(func) -> returns
+        self.yielding: set[int] = set()  # id() of the generator functions
+        self.closes: list[tuple[FuncNode, str]] = []  # name.close() in func
+        self.external = external  # what other modules of the run offer (project.py)
+
+    def __reduce__(self) -> tuple[type[Record], tuple[object, ...]]:
+        raise TypeError("a ModuleContext stays in the process that built it")
 
     # ------------------------------------------------------------------ names
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from functools import cached_property
+
+from ..record import FrozenRecord
 
 DEFAULT_EXCLUDES = frozenset({
     ".bzr", ".direnv", ".eggs", ".git", ".hg", ".mypy_cache", ".nox", ".pytype", ".ruff_cache",
@@ -22,18 +22,24 @@ DEFAULT_EXCLUDES = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class Pattern:
+class Pattern(FrozenRecord):
     """One compiled ``.gitignore``-style pattern, relative to ``base``."""
 
+    __slots__ = ("_prefix", "base", "dir_only", "negate", "regex")
+    _fields = ("base", "regex", "negate", "dir_only")
     base: str
     regex: re.Pattern[str]
     negate: bool
     dir_only: bool
+    _prefix: str  # base, absolute, with a trailing separator
 
-    @cached_property
-    def _prefix(self) -> str:
-        return os.path.join(os.path.abspath(self.base), "")
+    def __init__(self, base: str, regex: re.Pattern[str], negate: bool, dir_only: bool) -> None:
+        set_ = object.__setattr__
+        set_(self, "base", base)
+        set_(self, "regex", regex)
+        set_(self, "negate", negate)
+        set_(self, "dir_only", dir_only)
+        set_(self, "_prefix", os.path.join(os.path.abspath(base), ""))
 
     def matches(self, path: str, is_dir: bool) -> bool:
         if self.dir_only and not is_dir:

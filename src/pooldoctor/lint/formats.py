@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ..findings import CATALOGUE, doc_page
 from . import LintRun
@@ -11,6 +10,10 @@ from . import LintRun
 # json, pathlib, urllib.parse, reports and urls are imported by the renderers that use them:
 # a clean one-file text run (a pre-commit hook) needs none of them.
 from .rules import RULE_CODES
+
+TYPE_CHECKING = False  # no typing at run time (start-up: docs/benchmarks.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Where each code's page is published (docs/codes/PDxxx.md in the repository).
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import replace
 
+from ..lazyre import lazy
 from .context import FuncNode, ModuleContext, last_name, walk_shallow
 from .issues import Kind
 
@@ -47,11 +47,11 @@ ENGINE_FACTORIES = frozenset({
     "sqlalchemy.ext.asyncio.create_async_engine", "sqlalchemy.ext.asyncio.async_engine_from_config",
     "sqlmodel.create_engine",
 })
-_ENGINE_NAME = re.compile(r"engine", re.IGNORECASE)
+_ENGINE_NAME = lazy(r"engine", re.IGNORECASE)
 # project names that are session factories by convention (FastAPI's SessionLocal, ...)
-_SESSION_FACTORY_NAME = re.compile(r"^(\w*SessionLocal|Session|\w+Session|session_factory|"
-                                   r"session_maker|SessionFactory)$")
-_PROJECT_MODULE = re.compile(r"(^\.|db|database|models|session|orm|storage)", re.IGNORECASE)
+_SESSION_FACTORY_NAME = lazy(r"^(\w*SessionLocal|Session|\w+Session|session_factory|"
+                             r"session_maker|SessionFactory)$")
+_PROJECT_MODULE = lazy(r"(^\.|db|database|models|session|orm|storage)", re.IGNORECASE)
 
 
 def is_engine_factory(ctx: ModuleContext, func: ast.expr) -> bool:
@@ -293,7 +293,7 @@ def _returns_fresh(ctx: ModuleContext, fn: FuncNode, cls: ast.ClassDef | None) -
                 for slot, item in enumerate(value.elts):  # return conn, conn.cursor()
                     k = _fresh_value(ctx, item, fn, cls, assigned)
                     if k is not None:
-                        k = replace(k, slot=slot)
+                        k = k.replace(slot=slot)
                         break
             if k is None or k.code == "PD202":
                 return None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ast
-import re
 
+from ...lazyre import lazy
 from ..context import ModuleContext, is_test_module
 from ..resources import DRIVERS, ENGINE_FACTORIES
 from ._util import string_value
@@ -13,9 +13,9 @@ CODE = "PD209"
 _SCHEMES = ("postgres", "postgresql", "mysql", "mariadb", "mssql", "oracle", "cockroachdb",
             "redshift", "snowflake", "db2", "sybase", "firebird", "clickhouse", "timescale",
             "mongodb", "redis", "sqlserver", "pgsql", "psql")
-_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9]*)(?:\+[A-Za-z0-9_]+)?://"
-                  r"(?P<user>[^:/@\s\0]*):(?P<pw>[^@\s/]*)@")
-_URL_END = re.compile(r"[\s'\"]")
+_URL = lazy(r"(?P<scheme>[A-Za-z][A-Za-z0-9]*)(?:\+[A-Za-z0-9_]+)?://"
+            r"(?P<user>[^:/@\s\0]*):(?P<pw>[^@\s/]*)@")
+_URL_END = lazy(r"[\s'\"]")
 _PASSWORD_KEYS = frozenset({"password", "passwd", "pwd", "pass"})
 _CONNECT_CALLS = frozenset(DRIVERS) | ENGINE_FACTORIES | {
     "sqlalchemy.URL.create", "sqlalchemy.engine.URL.create", "sqlalchemy.engine.url.URL.create",

@@ -9,14 +9,15 @@ from __future__ import annotations
 import ast
 import re
 
+from ...lazyre import lazy
 from ..context import FuncNode, ModuleContext, walk_shallow
 from ..resources import classify
 
 CODE = "PD211"
 # get_db, get_session, get_async_session, get_db_conn: the noun ends the name (not
 # get_user_records, get_cursor_rows: plain functions returning rows)
-_DEPENDENCY_NAME = re.compile(r"^a?get_(\w+_)?(db|session|conn|connection|database)$",
-                              re.IGNORECASE)
+_DEPENDENCY_NAME = lazy(r"^a?get_(\w+_)?(db|session|conn|connection|database)$",
+                        re.IGNORECASE)
 
 
 def _generators(ctx: ModuleContext) -> dict[str, FuncNode]:
