@@ -316,7 +316,7 @@ def _fresh_value(ctx: ModuleContext, value: ast.expr, fn: FuncNode, cls: ast.Cla
 
 
 def _kept_elsewhere(fn: FuncNode, names: set[str]) -> bool:
-    from .flow import escapes_in
+    from .flowstate import escapes_in
 
     for node in walk_shallow(fn.body):
         if isinstance(node, ast.Assign) and any(not isinstance(t, ast.Name) for t in node.targets) \

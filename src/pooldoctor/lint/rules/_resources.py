@@ -15,7 +15,8 @@ from ..context import (
     last_name,
     walk_shallow,
 )
-from ..flow import CLOSERS, Interpreter, Verdict
+from ..flow import Interpreter
+from ..flowstate import CLOSERS, Verdict
 from ..issues import Issue
 from ..resources import DRIVERS, Kind, classify
 
