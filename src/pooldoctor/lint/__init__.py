@@ -62,10 +62,12 @@ def lint_source(text: str, path: str = "<string>",
 
 
 def lint_paths(paths: Iterable[str], config: Config | None = None,
-               codes: Iterable[str] | None = None, jobs: int | None = None) -> LintRun:
+               codes: Iterable[str] | None = None, jobs: int | None = None,
+               prefilter: bool = True) -> LintRun:
     """Lint files and folders (folders are walked, see ``discovery``) as one project: factories,
     closers and generators of one module are followed into the others (``project.py``).
-    ``jobs``: worker processes (default: one per core when the run is large enough to pay)."""
+    ``jobs``: worker processes (default: one per core when the run is large enough to pay);
+    ``prefilter``: files that mention no database word are not parsed (``prefilter.py``)."""
     from .parallel import check_many
     from .project import Project
 
@@ -74,7 +76,8 @@ def lint_paths(paths: Iterable[str], config: Config | None = None,
     todo = [(path, display_path(path), config.codes_for(path, chosen))
             for path in discover(paths, config.exclude, config.respect_gitignore,
                                  config.force_exclude)]
-    results = check_many([(p, d, c, None) for p, d, c in todo], jobs)
+    results = check_many([(p, d, c, None, prefilter) for p, d, c in todo], jobs)
+    _check_skipped_users(todo, results, jobs)
     project = Project(r.summary for r in results if r.summary is not None)
     again: list[int] = []
     externals = []
@@ -86,12 +89,49 @@ def lint_paths(paths: Iterable[str], config: Config | None = None,
             again.append(n)
             externals.append(ext)
     if again:
-        redone = check_many([(*todo[n], ext) for n, ext in zip(again, externals)], jobs)
+        redone = check_many([(*todo[n], ext, False) for n, ext in zip(again, externals)],
+                            jobs)
         for n, r in zip(again, redone):
             results[n] = r
     run = LintRun(results)
     resolve_across_files(run)
     return run
+
+
+def _check_skipped_users(todo: list[tuple[str, str, frozenset[str]]],
+                         results: list[FileResult], jobs: int | None) -> None:
+    """Check the files the prefilter skipped that name something another module offers (a
+    factory, closer, generator, engine builder, scoped_session), until no new name appears."""
+    from . import prefilter
+    from .parallel import check_many
+    from .project import Project
+
+    skipped = [n for n, r in enumerate(results) if r.skipped]
+    seen: set[str] = set()
+    while skipped:
+        summaries = [r.summary for r in results if r.summary is not None]
+        Project(summaries)  # resolves the wrappers of factories into factories
+        scoped = {i.subject for r in results for i in r.issues if i.code == "PD206" and i.subject}
+        new = prefilter.names(summaries, scoped) - seen
+        seen |= new
+        pattern = prefilter.pattern(new)
+        if pattern is None:
+            return
+        hits = [n for n in skipped if pattern.search(_read(todo[n][0])) is not None]
+        if not hits:
+            return
+        redone = check_many([(*todo[n], None, False) for n in hits], jobs)
+        for n, r in zip(hits, redone):
+            results[n] = r
+        skipped = [n for n in skipped if results[n].skipped]
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
 
 
 def resolve_across_files(run: LintRun) -> None:

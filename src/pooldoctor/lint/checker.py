@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from .context import build
 from .index import Externals, Summary
 from .issues import Issue
+from .prefilter import relevant
 from .rules import RULE_CODES, load
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:\s*,\s*[A-Za-z]+[0-9]+)*))?",
@@ -27,6 +28,7 @@ class FileResult:
     lines: int = 0
     remove_refs: set[str] = field(default_factory=set)  # names whose .remove is used (PD206)
     summary: Summary | None = None  # what the module offers the others (project.py)
+    skipped: bool = False  # not parsed: mentions no database word (prefilter.py)
 
 
 def decode(data: bytes) -> str:
@@ -111,13 +113,17 @@ def check_source(path: str, text: str, codes: frozenset[str] = frozenset(RULE_CO
 
 def check_file(path: str, display: str | None = None,
                codes: frozenset[str] = frozenset(RULE_CODES),
-               external: Externals | None = None, summarize: bool = False) -> FileResult:
-    """Read and lint one file; unreadable or unparsable files give a result with ``error``."""
+               external: Externals | None = None, summarize: bool = False,
+               prefilter: bool = False) -> FileResult:
+    """Read and lint one file; unreadable or unparsable files give a result with ``error``.
+    ``prefilter``: a file without a database word is decoded but not parsed (``skipped``)."""
     name = display or path
     try:
         with open(path, "rb") as fh:
             data = fh.read()
         text = decode(data)
+        if prefilter and not relevant(data):
+            return FileResult(name, lines=len(text.splitlines()), skipped=True)
     except UnicodeDecodeError as e:
         return FileResult(name, error=f"cannot parse: not valid {e.encoding} text "
                                       f"(byte {e.start})")
