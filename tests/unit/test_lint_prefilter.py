@@ -28,6 +28,13 @@ PROJECT = {
     "app/sess.py": "from sqlalchemy.orm import scoped_session, sessionmaker\n\n"
                    "Registry = scoped_session(sessionmaker())\n",
     "app/teardown.py": "from .sess import Registry\n\ndef teardown(exc):\n    Registry.remove()\n",
+    "app/runner.py": "def run_with(make):\n    h = make()\n    return h.execute('select 1')\n",
+    "app/use3.py": "from .db import make_handle\nfrom .runner import run_with\n\n"
+                   "def job4():\n    return run_with(make_handle)\n",
+    "app/store.py": "import sqlite3\n\nclass Store:\n    def handle(self):\n"
+                    "        return sqlite3.connect('s.db')\n",
+    "app/use4.py": "from .store import Store\n\ndef job5():\n    h = Store().handle()\n"
+                   "    return 1\n",
     "app/plain.py": "def add(a, b):\n    return a + b\n",
     "app/notes.py": "def broken(:\n",
 }
@@ -49,7 +56,8 @@ def _found(run: object) -> list[tuple[str, int, str, str]]:
 def test_users_without_a_database_word_are_followed(project: Path) -> None:
     run = lint_paths(["app"], jobs=1)
     found = {(p, line, code) for p, line, code, _ in _found(run)}
-    assert found == {("app/use.py", 4, "PD201"), ("app/use2.py", 4, "PD201")}
+    assert found == {("app/use.py", 4, "PD201"), ("app/use2.py", 4, "PD201"),
+                     ("app/runner.py", 2, "PD201"), ("app/use4.py", 4, "PD201")}
     skipped = sorted(r.path for r in run.results if r.skipped)
     assert skipped == ["app/__init__.py", "app/notes.py", "app/plain.py"]
     assert run.errors() == []  # a syntax error in a file of no database word is not ours

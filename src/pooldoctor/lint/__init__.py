@@ -110,9 +110,9 @@ def _check_skipped_users(todo: list[tuple[str, str, frozenset[str]]],
     seen: set[str] = set()
     while skipped:
         summaries = [r.summary for r in results if r.summary is not None]
-        Project(summaries)  # resolves the wrappers of factories into factories
+        project = Project(summaries)  # resolves the wrappers of factories into factories
         scoped = {i.subject for r in results for i in r.issues if i.code == "PD206" and i.subject}
-        new = prefilter.names(summaries, scoped) - seen
+        new = prefilter.names(summaries, scoped, project.pass_callees) - seen
         seen |= new
         pattern = prefilter.pattern(new)
         if pattern is None:

@@ -51,6 +51,8 @@ class ModuleContext:
     returns: dict[int, list[ast.Return]] = field(default_factory=dict)  # id(func) -> returns
     yielding: set[int] = field(default_factory=set)  # id() of the generator functions
     closes: list[tuple[FuncNode, str]] = field(default_factory=list)  # name.close() in func
+    # calls that pass a module-level or imported name as an argument: `run_with(get_conn)`
+    passing: list[CallSite] = field(default_factory=list)
     external: Externals | None = None  # what other modules of the run offer (project.py)
 
     # ------------------------------------------------------------------ names
@@ -127,6 +129,9 @@ class _Indexer:
     def __init__(self, ctx: ModuleContext) -> None:
         self.ctx = ctx
         self.extra_names: set[str] = set()
+        # per function: parameters and locals bound to a name (`factory = get_conn`): their
+        # calls may open a resource (values.py)
+        self.values: dict[int, set[str]] = {}
 
     def run(self) -> None:
         ctx = self.ctx
@@ -162,6 +167,8 @@ class _Indexer:
         ctx = self.ctx
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             ctx.functions.append((stmt, cls if func is None else None))
+            a = stmt.args
+            self.values[id(stmt)] = {x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)}
             for deco in stmt.decorator_list:
                 self._expr(deco, stmt, func, cls, in_loop)
             for default in (*stmt.args.defaults, *stmt.args.kw_defaults):
@@ -202,6 +209,10 @@ class _Indexer:
             ctx.withs.append((stmt, func, cls))
         elif func is not None and type(stmt) is ast.Return:
             ctx.returns.setdefault(id(func), []).append(stmt)
+        elif func is not None and type(stmt) is ast.Assign and len(stmt.targets) == 1 \
+                and type(stmt.targets[0]) is ast.Name \
+                and type(stmt.value) in (ast.Name, ast.Attribute):
+            self.values[id(func)].add(stmt.targets[0].id)
         loop_here = in_loop or isinstance(stmt, LOOPS)
         for name, value in ast.iter_fields(stmt):
             if name in ("body", "orelse", "finalbody", "handlers", "cases"):
@@ -242,6 +253,7 @@ class _Indexer:
         interesting = INTERESTING
         extra = self.extra_names
         aliases = ctx.aliases
+        values = self.values[id(func)] if func is not None else ()
         stack: list[ast.AST] = [root]
         while stack:
             node = stack.pop()
@@ -255,8 +267,12 @@ class _Indexer:
                     ctx.closes.append((func, f.value.id))
                 if tf is ast.Call or (name is not None and (
                         name in interesting or name in extra
-                        or (tf is ast.Name and name in aliases))):
+                        or (tf is ast.Name and (name in aliases or name in values)))):
                     ctx.calls.append(CallSite(node, stmt, func, cls, in_loop))  # type: ignore
+                for a in node.args:  # type: ignore[attr-defined]
+                    if type(a) is ast.Name and (a.id in extra or a.id in aliases):
+                        ctx.passing.append(CallSite(node, stmt, func, cls, in_loop))  # type: ignore
+                        break
             elif t is ast.Constant:
                 if type(node.value) is str and "://" in node.value:  # type: ignore[attr-defined]
                     ctx.strings.append(node)  # type: ignore[arg-type]

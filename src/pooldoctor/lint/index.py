@@ -26,6 +26,11 @@ class Summary:
     functions: set[str] = field(default_factory=set)  # every top-level def
     aliases: dict[str, str] = field(default_factory=dict)  # imported name -> absolute origin
     stars: list[str] = field(default_factory=list)  # modules imported with `*`
+    classes: dict[str, dict[str, Kind]] = field(default_factory=dict)  # class -> factory methods
+    params: dict[str, list[str]] = field(default_factory=dict)  # function -> positional params
+    # calls of other modules' functions with a function as argument (values.passed_factories)
+    passes: list[tuple[tuple[str, ...], int | str, tuple[str, ...]]] = field(
+        default_factory=list)
 
 
 @dataclass
@@ -38,14 +43,21 @@ class Externals:
     generators: set[str] = field(default_factory=set)
     engines: set[str] = field(default_factory=set)
     plain: set[str] = field(default_factory=set)  # project functions that are not generators
+    classes: dict[str, dict[str, Kind]] = field(default_factory=dict)  # class -> factory methods
+    # (function of this module, parameter) -> the factory other modules pass to it
+    params: dict[tuple[str, str], Kind] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         """Does it change what the rules see (beyond PD211's plain functions)?"""
-        return bool(self.factories or self.closers or self.generators or self.engines)
+        return bool(self.factories or self.closers or self.generators or self.engines
+                    or self.classes or self.params)
 
     def names(self) -> set[str]:
         """The last part of every spelling: what the indexer must keep calls of."""
         out = set()
         for key in (*self.factories, *self.closers, *self.generators, *self.engines):
             out.add(key.rsplit(".", 1)[-1])
+        for methods in self.classes.values():
+            out.update(methods)
+        out.update(param for _, param in self.params)
         return out

@@ -12,8 +12,9 @@ it is counted as checked and never parsed.
 What such a file can still do is *use* something of another module: ``from .db import
 get_conn`` then ``get_conn()``, a re-export, a wrapper (``def default(): return get_conn()``),
 or ``Session.remove()`` for a ``scoped_session`` defined elsewhere (PD206). ``names()`` lists
-what the checked modules offer (factories, closers, generators, engine builders, their
-aliases, and the ``scoped_session`` names PD206 looks for); a skipped file that mentions one of
+what the checked modules offer (factories, closers, generators, engine builders, classes with
+factory methods, their aliases, the functions they pass a factory to, and the
+``scoped_session`` names PD206 looks for); a skipped file that mentions one of
 them as a whole word, or holds a star import, is checked after all, and again until no new name
 appears (``lint_paths``).
 
@@ -50,13 +51,14 @@ def relevant(data: bytes) -> bool:
     return any(p.search(low) is not None for p in PATTERNS)
 
 
-def names(summaries: Iterable[Summary], scoped: Iterable[str] = ()) -> set[str]:
+def names(summaries: Iterable[Summary], scoped: Iterable[str] = (),
+          callees: Iterable[str] = ()) -> set[str]:
     """What the checked modules offer by name, with the names they are re-exported under
     (summaries joined by ``Project``, which turns resolved wrappers into factories)."""
-    found: set[str] = set(scoped)
+    found: set[str] = set(scoped) | set(callees)  # callees: functions given a factory
     all_aliases: list[tuple[str, str]] = []
     for s in summaries:
-        found.update(s.factories, s.closers, s.generators, s.engines)
+        found.update(s.factories, s.closers, s.generators, s.engines, s.classes)
         all_aliases.extend(s.aliases.items())
     while True:  # `from .db import get_conn as open_db`: open_db is offered too
         more = {local for local, origin in all_aliases

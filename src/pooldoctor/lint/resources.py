@@ -194,25 +194,30 @@ def classify(ctx: ModuleContext, call: ast.Call, func: FuncNode | None,
         label = ctx.dotted(f) if not isinstance(f, ast.Call) else "sessionmaker()"
         return Kind("PD203", f"{label}()", "session")
     if factories:
-        return factory_kind(ctx, call, cls)
+        return factory_kind(ctx, call, cls, func)
     return None
 
 
 # ----------------------------------------------------------------------------- factories
 
 
-def factory_kind(ctx: ModuleContext, call: ast.Call, cls: ast.ClassDef | None) -> Kind | None:
+def factory_kind(ctx: ModuleContext, call: ast.Call, cls: ast.ClassDef | None,
+                 func: FuncNode | None = None) -> Kind | None:
     """When ``call`` calls a function of this module that returns a fresh resource."""
+    from .values import callee_kind
+
     table = _factories(ctx)
     f = call.func
     if isinstance(f, ast.Name) and f.id not in ctx.aliases:
         found = table.get(("", f.id))
-        if found is not None or f.id in ctx.module_names:
-            return found if found is not None else _external(ctx, f)
+        if found is not None:
+            return found
+        if f.id in ctx.module_names:
+            return _external(ctx, f) or callee_kind(ctx, call, func, table)
     if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) \
             and f.value.id in ("self", "cls") and cls is not None:
         return table.get((cls.name, f.attr))
-    return _external(ctx, f)
+    return _external(ctx, f) or callee_kind(ctx, call, func, table)
 
 
 def _external(ctx: ModuleContext, f: ast.expr) -> Kind | None:
