@@ -51,6 +51,8 @@ class ModuleContext:
     returns: dict[int, list[ast.Return]] = field(default_factory=dict)  # id(func) -> returns
     yielding: set[int] = field(default_factory=set)  # id() of the generator functions
     closes: list[tuple[FuncNode, str]] = field(default_factory=list)  # name.close() in func
+    # id(func) -> local names bound to a name or attribute (`factory = get_conn`), first binding
+    value_refs: dict[int, dict[str, ast.expr]] = field(default_factory=dict)
     # calls that pass a module-level or imported name as an argument: `run_with(get_conn)`
     passing: list[CallSite] = field(default_factory=list)
     external: Externals | None = None  # what other modules of the run offer (project.py)
@@ -212,7 +214,9 @@ class _Indexer:
         elif func is not None and type(stmt) is ast.Assign and len(stmt.targets) == 1 \
                 and type(stmt.targets[0]) is ast.Name \
                 and type(stmt.value) in (ast.Name, ast.Attribute):
-            self.values[id(func)].add(stmt.targets[0].id)
+            name = stmt.targets[0].id
+            self.values[id(func)].add(name)
+            ctx.value_refs.setdefault(id(func), {}).setdefault(name, stmt.value)
         loop_here = in_loop or isinstance(stmt, LOOPS)
         for name, value in ast.iter_fields(stmt):
             if name in ("body", "orelse", "finalbody", "handlers", "cases"):

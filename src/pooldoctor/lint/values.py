@@ -68,9 +68,7 @@ def ref_kind(ctx: ModuleContext, ref: ast.expr, func: FuncNode | None,
 
 def _bound_ref(ctx: ModuleContext, name: str, func: FuncNode | None) -> ast.expr | None:
     """``factory`` of ``factory = get_conn`` (local first, then module level)."""
-    from .resources import local_bindings
-
-    value = local_bindings(ctx, func).get(name) if func is not None else None
+    value = ctx.value_refs.get(id(func), {}).get(name) if func is not None else None
     if value is None:
         value = ctx.module_names.get(name)
     return value if isinstance(value, (ast.Name, ast.Attribute)) else None
@@ -93,6 +91,9 @@ def instance_methods(ctx: ModuleContext, receiver: ast.expr, func: FuncNode | No
     """The factory methods of the class ``receiver`` is an instance of (or is)."""
     from .resources import local_bindings
 
+    ext = ctx.external
+    if not (ext is not None and ext.classes) and not any(cls for cls, _ in table):
+        return None  # no class of the run has a factory method: the common case
     spelled: str | None = None
     if isinstance(receiver, ast.Call):
         spelled = ctx.dotted(receiver.func)
@@ -113,7 +114,6 @@ def instance_methods(ctx: ModuleContext, receiver: ast.expr, func: FuncNode | No
         return None
     if "." not in spelled and any(cls == spelled for cls, _ in table):
         return class_methods(ctx, table).get(spelled)
-    ext = ctx.external
     if ext is not None and ext.classes:
         return ext.classes.get(spelled)
     return None
