@@ -258,10 +258,14 @@ class _Indexer:
         extra = self.extra_names
         aliases = ctx.aliases
         values = self.values[id(func)] if func is not None else ()
+        fields_of = _FIELDS
+        name_type = ast.Name
         stack: list[ast.AST] = [root]
         while stack:
             node = stack.pop()
             t = type(node)
+            if t is name_type or node is None:  # a Name has no child; kw_defaults hold None
+                continue
             if t is ast.Call:
                 f = node.func  # type: ignore[attr-defined]
                 tf = type(f)
@@ -294,7 +298,16 @@ class _Indexer:
                 v = node.value  # type: ignore[attr-defined]
                 if type(v) is ast.Name:
                     ctx.attr_refs.add((v.id, node.attr))  # type: ignore[attr-defined]
-            stack.extend(children(node))
+                    continue  # its only child is that Name
+            fields = fields_of.get(t)
+            if fields is None:
+                fields = _fields_of(t)
+            for f in fields:  # children(node), inlined: this loop sees every expression node
+                v = getattr(node, f)
+                if type(v) is list:
+                    stack.extend(v)
+                elif v is not None:
+                    stack.append(v)
 
 
 # fields that never hold a node worth visiting: names, operators, expression contexts
@@ -304,13 +317,18 @@ _SCALAR_FIELDS = frozenset({"ctx", "id", "attr", "arg", "name", "names", "module
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+def _fields_of(t: type) -> tuple[str, ...]:
+    fields = _FIELDS[t] = tuple(f for f in t._fields if f not in _SCALAR_FIELDS)  # type: ignore
+    return fields
+
+
 def children(node: ast.AST) -> list[ast.AST]:
     """The child nodes of ``node``, like ``ast.iter_child_nodes`` without the expression
     contexts and operators (Load, Store, Add...), and faster."""
     t = type(node)
     fields = _FIELDS.get(t)
     if fields is None:
-        fields = _FIELDS[t] = tuple(f for f in t._fields if f not in _SCALAR_FIELDS)
+        fields = _fields_of(t)
     out: list[ast.AST] = []
     for f in fields:
         v = getattr(node, f, None)
