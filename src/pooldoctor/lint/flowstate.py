@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from .context import last_name, walk_shallow
 
@@ -43,10 +42,16 @@ LOG_NAMES = ("log", "logger", "logging", "LOG", "LOGGER", "_log", "_logger", "wa
 BROAD = frozenset({"Exception", "BaseException"})
 
 
-@dataclass
 class Outcome:
-    fall: int = 0
-    exits: dict[tuple[str, int], tuple[int, ast.AST]] = field(default_factory=dict)
+    """The state falling through a statement and the states leaving by each exit (plain
+    classes here: dataclasses cost a one-file run their generated methods at import)."""
+
+    __slots__ = ("exits", "fall")
+
+    def __init__(self, fall: int = 0,
+                 exits: dict[tuple[str, int], tuple[int, ast.AST]] | None = None) -> None:
+        self.fall = fall
+        self.exits: dict[tuple[str, int], tuple[int, ast.AST]] = {} if exits is None else exits
 
     def add_exit(self, kind: str, state: int, node: ast.AST) -> None:
         if not state:
@@ -61,20 +66,20 @@ class Outcome:
             self.add_exit(kind, state, node)
 
 
-@dataclass
 class Verdict:
     """What the interpretation found for one tracked resource."""
 
-    overwrites: list[int] = field(default_factory=list)
-    deletes: list[int] = field(default_factory=list)  # overwrites by `del name`
-    leaks_return: list[int] = field(default_factory=list)
-    leaks_raise: list[tuple[int, bool]] = field(default_factory=list)  # (line, explicit raise)
-    leaks_end: bool = False
-    closes: list[int] = field(default_factory=list)
-    escapes: list[int] = field(default_factory=list)
-    self_attrs: list[tuple[str, int]] = field(default_factory=list)
-    releases: list[int] = field(default_factory=list)  # a Session's commit()/rollback()
-    aborted: bool = False
+    def __init__(self) -> None:
+        self.overwrites: list[int] = []
+        self.deletes: list[int] = []  # overwrites by `del name`
+        self.leaks_return: list[int] = []
+        self.leaks_raise: list[tuple[int, bool]] = []  # (line, explicit raise)
+        self.leaks_end = False
+        self.closes: list[int] = []
+        self.escapes: list[int] = []
+        self.self_attrs: list[tuple[str, int]] = []
+        self.releases: list[int] = []  # a Session's commit()/rollback()
+        self.aborted = False
 
     @property
     def leaks(self) -> bool:

@@ -7,45 +7,43 @@ look at the files that use a factory, closer or generator of another module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .issues import Kind
 
 
-@dataclass
 class Summary:
-    """The top-level functions of one module, as seen from other modules."""
+    """The top-level functions of one module, as seen from other modules (a plain class, not a
+    dataclass: a one-file run imports it and pays for every generated method)."""
 
-    module: str  # dotted name, from the __init__.py files above it
-    factories: dict[str, Kind] = field(default_factory=dict)  # name -> what it returns
-    # name -> for each return: (candidate absolute origins of the called function, tuple slot)
-    pending: dict[str, list[tuple[tuple[str, ...], int]]] = field(default_factory=dict)
-    closers: dict[str, frozenset[int]] = field(default_factory=dict)  # name -> closed params
-    generators: set[str] = field(default_factory=set)  # generators with clean-up after yield
-    engines: set[str] = field(default_factory=set)  # return a new engine on every call
-    functions: set[str] = field(default_factory=set)  # every top-level def
-    aliases: dict[str, str] = field(default_factory=dict)  # imported name -> absolute origin
-    stars: list[str] = field(default_factory=list)  # modules imported with `*`
-    classes: dict[str, dict[str, Kind]] = field(default_factory=dict)  # class -> factory methods
-    params: dict[str, list[str]] = field(default_factory=dict)  # function -> positional params
-    # calls of other modules' functions with a function as argument (values.passed_factories)
-    passes: list[tuple[tuple[str, ...], int | str, tuple[str, ...]]] = field(
-        default_factory=list)
+    def __init__(self, module: str) -> None:
+        self.module = module  # dotted name, from the __init__.py files above it
+        self.factories: dict[str, Kind] = {}  # name -> what it returns
+        # name -> for each return: (candidate absolute origins of the called function, slot)
+        self.pending: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        self.closers: dict[str, frozenset[int]] = {}  # name -> closed params
+        self.generators: set[str] = set()  # generators with clean-up after yield
+        self.engines: set[str] = set()  # return a new engine on every call
+        self.functions: set[str] = set()  # every top-level def
+        self.aliases: dict[str, str] = {}  # imported name -> absolute origin
+        self.stars: list[str] = []  # modules imported with `*`
+        self.classes: dict[str, dict[str, Kind]] = {}  # class -> its factory methods
+        self.params: dict[str, list[str]] = {}  # function -> positional parameters
+        # calls of other modules' functions with a function as argument (values.py)
+        self.passes: list[tuple[tuple[str, ...], int | str, tuple[str, ...]]] = []
 
 
-@dataclass
 class Externals:
     """Names of other modules of the run that one module uses, keyed by their local spelling
     (``get_dbconn``, ``database.get_dbconn``)."""
 
-    factories: dict[str, Kind] = field(default_factory=dict)
-    closers: dict[str, frozenset[int]] = field(default_factory=dict)  # by the called name
-    generators: set[str] = field(default_factory=set)
-    engines: set[str] = field(default_factory=set)
-    plain: set[str] = field(default_factory=set)  # project functions that are not generators
-    classes: dict[str, dict[str, Kind]] = field(default_factory=dict)  # class -> factory methods
-    # (function of this module, parameter) -> the factory other modules pass to it
-    params: dict[tuple[str, str], Kind] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.factories: dict[str, Kind] = {}
+        self.closers: dict[str, frozenset[int]] = {}  # by the called name
+        self.generators: set[str] = set()
+        self.engines: set[str] = set()
+        self.plain: set[str] = set()  # project functions that are not generators
+        self.classes: dict[str, dict[str, Kind]] = {}  # class -> its factory methods
+        # (function of this module, parameter) -> the factory other modules pass to it
+        self.params: dict[tuple[str, str], Kind] = {}
 
     def __bool__(self) -> bool:
         """Does it change what the rules see (beyond PD211's plain functions)?"""

@@ -38,8 +38,9 @@ WORDS = (b"connect", b"session", b"cursor", b"engine", b"close", b"transaction",
          b"sybase", b"firebird", b"clickhouse", b"timescale", b"mongodb", b"redis",
          b"sqlserver")
 # patterns with a literal start (re scans for it fast): next(gen()), get_db-like names, star
-PATTERNS = (re.compile(rb"next\s*\("), re.compile(rb"get_\w*(?:db|conn|database)\b"),
-            re.compile(rb"import\s+\*"))
+# imports; compiled at the first file without any of WORDS (a one-file run rarely needs them)
+_PATTERNS = (rb"next\s*\(", rb"get_\w*(?:db|conn|database)\b", rb"import\s+\*")
+_compiled: list[re.Pattern[bytes]] = []
 
 
 def relevant(data: bytes) -> bool:
@@ -48,7 +49,9 @@ def relevant(data: bytes) -> bool:
     for word in WORDS:
         if word in low:
             return True
-    return any(p.search(low) is not None for p in PATTERNS)
+    if not _compiled:
+        _compiled.extend(re.compile(p) for p in _PATTERNS)
+    return any(p.search(low) is not None for p in _compiled)
 
 
 def names(summaries: Iterable[Summary], scoped: Iterable[str] = (),
