@@ -20,8 +20,25 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-from .context import CallSite, FuncNode, ModuleContext
+from .context import CallSite, FuncNode, ModuleContext, walk_shallow
+from .drivers import DRIVERS
 from .issues import Kind
+
+
+def local_bindings(ctx: ModuleContext, func: FuncNode | None) -> dict[str, ast.expr]:
+    """``name -> value`` of the simple assignments in ``func`` (cached per function)."""
+    if func is None:
+        return {}
+    key = f"bind:{id(func)}"
+    cached = ctx.cache.get(key)
+    if cached is None:
+        binds: dict[str, ast.expr] = {}
+        for node in walk_shallow(func.body):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+                    node.targets[0], ast.Name):
+                binds.setdefault(node.targets[0].id, node.value)
+        ctx.cache[key] = cached = binds
+    return cached  # type: ignore[return-value]
 
 
 def callee_kind(ctx: ModuleContext, call: ast.Call, func: FuncNode | None,
@@ -45,8 +62,6 @@ def callee_kind(ctx: ModuleContext, call: ast.Call, func: FuncNode | None,
 def ref_kind(ctx: ModuleContext, ref: ast.expr, func: FuncNode | None,
              table: dict[tuple[str, str], Kind]) -> Kind | None:
     """The kind a reference to a callable (not a call) opens when called."""
-    from .resources import DRIVERS
-
     if isinstance(ref, ast.Name) and ref.id not in ctx.aliases:
         found = table.get(("", ref.id))
         if found is not None:
@@ -89,8 +104,6 @@ def class_methods(ctx: ModuleContext, table: dict[tuple[str, str], Kind]
 def instance_methods(ctx: ModuleContext, receiver: ast.expr, func: FuncNode | None,
                      table: dict[tuple[str, str], Kind]) -> dict[str, Kind] | None:
     """The factory methods of the class ``receiver`` is an instance of (or is)."""
-    from .resources import local_bindings
-
     ext = ctx.external
     if not (ext is not None and ext.classes) and not any(cls for cls, _ in table):
         return None  # no class of the run has a factory method: the common case
