@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from .checker import FileResult, check_file
@@ -49,7 +50,8 @@ def check_many(jobs: list[Job], wanted: int | None = None) -> list[FileResult]:
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     try:
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method)) as pool:
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method),
+                                 initializer=gc.disable) as pool:  # as lint_paths does
             return list(pool.map(_one, jobs, chunksize=max(1, len(jobs) // (n * 8))))
     except (OSError, RuntimeError):  # no processes allowed here: do it in this one
         return [_one(job) for job in jobs]
