@@ -218,10 +218,12 @@ class _Indexer:
             self.values[id(func)].add(name)
             ctx.value_refs.setdefault(id(func), {}).setdefault(name, stmt.value)
         loop_here = in_loop or isinstance(stmt, LOOPS)
-        for name, value in ast.iter_fields(stmt):
-            if name in ("body", "orelse", "finalbody", "handlers", "cases"):
-                continue
-            self._field(value, stmt, func, cls, in_loop)
+        fields = _STMT_FIELDS.get(type(stmt))
+        if fields is None:
+            fields = _STMT_FIELDS[type(stmt)] = tuple(
+                f for f in type(stmt)._fields if f not in _SCALAR_FIELDS and f not in _BLOCKS)
+        for name in fields:
+            self._field(getattr(stmt, name, None), stmt, func, cls, in_loop)
         for name in ("body", "orelse", "finalbody"):
             sub = getattr(stmt, name, None)
             if sub:
@@ -315,6 +317,8 @@ _SCALAR_FIELDS = frozenset({"ctx", "id", "attr", "arg", "name", "names", "module
                             "kind", "type_comment", "op", "ops", "conversion", "is_async",
                             "lineno", "simple"})
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_BLOCKS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
+_STMT_FIELDS: dict[type, tuple[str, ...]] = {}  # a statement's fields other than its blocks
 
 
 def _fields_of(t: type) -> tuple[str, ...]:
