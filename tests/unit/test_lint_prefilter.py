@@ -94,3 +94,17 @@ def test_database_words_make_a_file_relevant(text: bytes) -> None:
 ])
 def test_files_without_them_are_not(text: bytes) -> None:
     assert not relevant(text)
+
+
+def test_workers_find_the_same_and_the_collector_is_given_back(project: Path) -> None:
+    import gc
+
+    alone = _found(lint_paths(["app"], jobs=1))
+    assert gc.isenabled()  # lint_paths turns the cyclic collector off only while it runs
+    assert _found(lint_paths(["app"], jobs=2)) == alone
+    gc.disable()
+    try:
+        lint_paths(["app"], jobs=1)
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
