@@ -49,7 +49,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (d / "nul.py").write_bytes(b"import os\x00\nx = 1\n")
     (d / "binary.py").write_bytes(os.urandom(3 * 1024 * 1024))  # a few MB of noise
     (d / "latin1.py").write_bytes("NAME = 'caf\xe9'\n".encode("latin-1"))
-    (d / "broken.py").write_text("def f(:\n    pass\n")
+    (d / "broken.py").write_text("def connect(:\n    pass\n")  # a database word: parsed
     (d / "big.py").write_text("".join(f"VALUE_{i} = {i}  # a long line of padding, padding\n"
                                       for i in range(60_000)))  # ~3 MB of valid Python
     (d / "notreport.json").write_text('{"a": 1}')

@@ -77,7 +77,7 @@ def test_missing_path_is_a_usage_error(project: Path, capsys: pytest.CaptureFixt
 
 def test_unparsable_files_are_one_line_and_the_run_goes_on(
         project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (project / "app" / "broken.py").write_text("def f(:\n")
+    (project / "app" / "broken.py").write_text("import sqlite3\ndef f(:\n")
     (project / "app" / "binary.py").write_bytes(b"\x00\x01\x02")
     (project / "app" / "latin.py").write_bytes(b"x = '\xe9'\n")
     (project / "app" / "cookie.py").write_bytes(b"# -*- coding: latin-1 -*-\nx = '\xe9'\n")
@@ -86,7 +86,7 @@ def test_unparsable_files_are_one_line_and_the_run_goes_on(
     lines = [ln for ln in err.splitlines() if "cannot parse" in ln]
     assert sorted(ln.split(":")[0] for ln in lines) == ["app/binary.py", "app/broken.py",
                                                         "app/latin.py"]
-    assert "app/broken.py: cannot parse: line 1: " in err
+    assert "app/broken.py: cannot parse: line 2: " in err
     assert "3 could not be checked" in err
     (project / "app" / "leak.py").unlink()
     assert run(capsys, "app")[0] == 0  # parse failures alone do not fail the run
@@ -94,7 +94,7 @@ def test_unparsable_files_are_one_line_and_the_run_goes_on(
 
 def test_json_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "app" / "secret.py").write_text(SECRET)
-    (project / "app" / "broken.py").write_text("def f(:\n")
+    (project / "app" / "broken.py").write_text("import sqlite3\ndef f(:\n")
     code, out, _ = run(capsys, "app", "--format", "json")
     assert code == 1
     report = json.loads(out)
@@ -109,7 +109,7 @@ def test_json_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_sarif_for_code_scanning(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (project / "app" / "broken.py").write_text("def f(:\n")
+    (project / "app" / "broken.py").write_text("import sqlite3\ndef f(:\n")
     code, out, _ = run(capsys, "app", "--format", "sarif")
     assert code == 1
     log = json.loads(out)
@@ -234,6 +234,7 @@ def test_a_crashing_rule_costs_one_file_not_the_run(
 
     monkeypatch.delenv("POOLDOCTOR_DEBUG", raising=False)
     monkeypatch.setattr(checker, "load", load)
+    (project / "app" / "ok.py").write_text("import sqlite3\n")  # parsed: it names a driver
     code, out, err = run(capsys, "app")
     assert code == 1 and out.startswith("app/leak.py:4:12: PD201")
     assert "app/ok.py: internal error while checking: KeyError: 'boom'" in err

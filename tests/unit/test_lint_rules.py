@@ -213,6 +213,17 @@ def test_cursor_of_a_local_connection_is_not_pd202() -> None:
     assert lint(src) == [(4, "PD202")]
 
 
+def test_cursors_of_sqlite_bindings_are_not_pd202() -> None:
+    src = """
+    import apsw
+    def commit(db):
+        curs = db.cursor()
+        curs.execute("commit;")
+    """
+    assert lint(src) == []
+    assert lint(src.replace("import apsw", "import apsw, psycopg2")) == [(4, "PD202")]
+
+
 def test_engine_connect_needs_an_engine_receiver() -> None:
     src = """
     def f(engine, socket, db):

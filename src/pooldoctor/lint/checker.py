@@ -12,6 +12,7 @@ from ..record import Record
 from .context import build
 from .index import Externals, Summary
 from .issues import Issue
+from .prefilter import relevant
 from .rules import RULE_CODES, load
 
 _NOQA = lazy(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:\s*,\s*[A-Za-z]+[0-9]+)*))?",
@@ -21,17 +22,19 @@ _NOQA = lazy(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:\s*,\s*[A-Za-z]+[0-9]+
 class FileResult(Record):
     """The issues of one file, or why it could not be checked."""
 
-    __slots__ = _fields = ("path", "issues", "error", "lines", "remove_refs", "summary")
+    __slots__ = _fields = ("path", "issues", "error", "lines", "remove_refs", "summary",
+                           "skipped")
 
     def __init__(self, path: str, issues: list[Issue] | None = None, error: str | None = None,
                  lines: int = 0, remove_refs: set[str] | None = None,
-                 summary: Summary | None = None) -> None:
+                 summary: Summary | None = None, skipped: bool = False) -> None:
         self.path = path
         self.issues: list[Issue] = [] if issues is None else issues
         self.error = error
         self.lines = lines
         self.remove_refs: set[str] = set() if remove_refs is None else remove_refs  # PD206
         self.summary = summary  # what the module offers the others (project.py)
+        self.skipped = skipped  # not parsed: mentions no database word (prefilter.py)
 
 
 def decode(data: bytes) -> str:
@@ -116,13 +119,17 @@ def check_source(path: str, text: str, codes: frozenset[str] = frozenset(RULE_CO
 
 def check_file(path: str, display: str | None = None,
                codes: frozenset[str] = frozenset(RULE_CODES),
-               external: Externals | None = None, summarize: bool = False) -> FileResult:
-    """Read and lint one file; unreadable or unparsable files give a result with ``error``."""
+               external: Externals | None = None, summarize: bool = False,
+               prefilter: bool = False) -> FileResult:
+    """Read and lint one file; unreadable or unparsable files give a result with ``error``.
+    ``prefilter``: a file without a database word is decoded but not parsed (``skipped``)."""
     name = display or path
     try:
         with open(path, "rb") as fh:
             data = fh.read()
         text = decode(data)
+        if prefilter and not relevant(data):
+            return FileResult(name, lines=len(text.splitlines()), skipped=True)
     except UnicodeDecodeError as e:
         return FileResult(name, error=f"cannot parse: not valid {e.encoding} text "
                                       f"(byte {e.start})")

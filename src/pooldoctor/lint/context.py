@@ -37,7 +37,7 @@ class ModuleContext(Record):
     __slots__ = _fields = (
         "path", "tree", "lines", "aliases", "relative", "calls", "functions", "strings", "dicts",
         "module_names", "attr_refs", "withs", "issues", "cache", "stars", "returns", "yielding",
-        "closes", "external")
+        "closes", "value_refs", "passing", "external")
 
     def __init__(self, path: str, tree: ast.Module, lines: list[str],
                  external: Externals | None = None) -> None:
@@ -60,6 +60,11 @@ class ModuleContext(Record):
         self.returns: dict[int, list[ast.Return]] = {}  # id(func) -> returns
         self.yielding: set[int] = set()  # id() of the generator functions
         self.closes: list[tuple[FuncNode, str]] = []  # name.close() in func
+        # id(func) -> local names bound to a name or attribute (`factory = get_conn`), first
+        # binding
+        self.value_refs: dict[int, dict[str, ast.expr]] = {}
+        # calls that pass a module-level or imported name as an argument: `run_with(get_conn)`
+        self.passing: list[CallSite] = []
         self.external = external  # what other modules of the run offer (project.py)
 
     def __reduce__(self) -> tuple[type[Record], tuple[object, ...]]:
@@ -139,6 +144,9 @@ class _Indexer:
     def __init__(self, ctx: ModuleContext) -> None:
         self.ctx = ctx
         self.extra_names: set[str] = set()
+        # per function: parameters and locals bound to a name (`factory = get_conn`): their
+        # calls may open a resource (values.py)
+        self.values: dict[int, set[str]] = {}
 
     def run(self) -> None:
         ctx = self.ctx
@@ -174,6 +182,8 @@ class _Indexer:
         ctx = self.ctx
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             ctx.functions.append((stmt, cls if func is None else None))
+            a = stmt.args
+            self.values[id(stmt)] = {x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)}
             for deco in stmt.decorator_list:
                 self._expr(deco, stmt, func, cls, in_loop)
             for default in (*stmt.args.defaults, *stmt.args.kw_defaults):
@@ -214,11 +224,19 @@ class _Indexer:
             ctx.withs.append((stmt, func, cls))
         elif func is not None and type(stmt) is ast.Return:
             ctx.returns.setdefault(id(func), []).append(stmt)
+        elif func is not None and type(stmt) is ast.Assign and len(stmt.targets) == 1 \
+                and type(stmt.targets[0]) is ast.Name \
+                and type(stmt.value) in (ast.Name, ast.Attribute):
+            name = stmt.targets[0].id
+            self.values[id(func)].add(name)
+            ctx.value_refs.setdefault(id(func), {}).setdefault(name, stmt.value)
         loop_here = in_loop or isinstance(stmt, LOOPS)
-        for name, value in ast.iter_fields(stmt):
-            if name in ("body", "orelse", "finalbody", "handlers", "cases"):
-                continue
-            self._field(value, stmt, func, cls, in_loop)
+        fields = _STMT_FIELDS.get(type(stmt))
+        if fields is None:
+            fields = _STMT_FIELDS[type(stmt)] = tuple(
+                f for f in type(stmt)._fields if f not in _SCALAR_FIELDS and f not in _BLOCKS)
+        for name in fields:
+            self._field(getattr(stmt, name, None), stmt, func, cls, in_loop)
         for name in ("body", "orelse", "finalbody"):
             sub = getattr(stmt, name, None)
             if sub:
@@ -254,10 +272,15 @@ class _Indexer:
         interesting = INTERESTING
         extra = self.extra_names
         aliases = ctx.aliases
+        values = self.values[id(func)] if func is not None else ()
+        fields_of = _FIELDS
+        name_type = ast.Name
         stack: list[ast.AST] = [root]
         while stack:
             node = stack.pop()
             t = type(node)
+            if t is name_type or node is None:  # a Name has no child; kw_defaults hold None
+                continue
             if t is ast.Call:
                 f = node.func  # type: ignore[attr-defined]
                 tf = type(f)
@@ -267,8 +290,12 @@ class _Indexer:
                     ctx.closes.append((func, f.value.id))
                 if tf is ast.Call or (name is not None and (
                         name in interesting or name in extra
-                        or (tf is ast.Name and name in aliases))):
+                        or (tf is ast.Name and (name in aliases or name in values)))):
                     ctx.calls.append(CallSite(node, stmt, func, cls, in_loop))  # type: ignore
+                for a in node.args:  # type: ignore[attr-defined]
+                    if type(a) is ast.Name and (a.id in extra or a.id in aliases):
+                        ctx.passing.append(CallSite(node, stmt, func, cls, in_loop))  # type: ignore
+                        break
             elif t is ast.Constant:
                 if type(node.value) is str and "://" in node.value:  # type: ignore[attr-defined]
                     ctx.strings.append(node)  # type: ignore[arg-type]
@@ -286,7 +313,16 @@ class _Indexer:
                 v = node.value  # type: ignore[attr-defined]
                 if type(v) is ast.Name:
                     ctx.attr_refs.add((v.id, node.attr))  # type: ignore[attr-defined]
-            stack.extend(children(node))
+                    continue  # its only child is that Name
+            fields = fields_of.get(t)
+            if fields is None:
+                fields = _fields_of(t)
+            for f in fields:  # children(node), inlined: this loop sees every expression node
+                v = getattr(node, f)
+                if type(v) is list:
+                    stack.extend(v)
+                elif v is not None:
+                    stack.append(v)
 
 
 # fields that never hold a node worth visiting: names, operators, expression contexts
@@ -294,6 +330,13 @@ _SCALAR_FIELDS = frozenset({"ctx", "id", "attr", "arg", "name", "names", "module
                             "kind", "type_comment", "op", "ops", "conversion", "is_async",
                             "lineno", "simple"})
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_BLOCKS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
+_STMT_FIELDS: dict[type, tuple[str, ...]] = {}  # a statement's fields other than its blocks
+
+
+def _fields_of(t: type) -> tuple[str, ...]:
+    fields = _FIELDS[t] = tuple(f for f in t._fields if f not in _SCALAR_FIELDS)  # type: ignore
+    return fields
 
 
 def children(node: ast.AST) -> list[ast.AST]:
@@ -302,7 +345,7 @@ def children(node: ast.AST) -> list[ast.AST]:
     t = type(node)
     fields = _FIELDS.get(t)
     if fields is None:
-        fields = _FIELDS[t] = tuple(f for f in t._fields if f not in _SCALAR_FIELDS)
+        fields = _fields_of(t)
     out: list[ast.AST] = []
     for f in fields:
         v = getattr(node, f, None)

@@ -7,58 +7,55 @@ look at the files that use a factory, closer or generator of another module.
 
 from __future__ import annotations
 
-from ..record import Record
 from .issues import Kind
 
 
-class Summary(Record):
-    """The top-level functions of one module, as seen from other modules."""
+class Summary:
+    """The top-level functions of one module, as seen from other modules (a plain class, not a
+    dataclass: a one-file run imports it and pays for every generated method)."""
 
-    __slots__ = _fields = ("module", "factories", "pending", "closers", "generators", "engines",
-                           "functions", "aliases", "stars")
-
-    def __init__(self, module: str, factories: dict[str, Kind] | None = None,
-                 pending: dict[str, list[tuple[tuple[str, ...], int]]] | None = None,
-                 closers: dict[str, frozenset[int]] | None = None,
-                 generators: set[str] | None = None, engines: set[str] | None = None,
-                 functions: set[str] | None = None, aliases: dict[str, str] | None = None,
-                 stars: list[str] | None = None) -> None:
+    def __init__(self, module: str) -> None:
         self.module = module  # dotted name, from the __init__.py files above it
-        self.factories = {} if factories is None else factories  # name -> what it returns
+        self.factories: dict[str, Kind] = {}  # name -> what it returns
         # name -> for each return: (candidate absolute origins of the called function, slot)
-        self.pending = {} if pending is None else pending
-        self.closers = {} if closers is None else closers  # name -> closed params
-        # generators with clean-up after yield
-        self.generators = set() if generators is None else generators
-        self.engines = set() if engines is None else engines  # return a new engine on every call
-        self.functions = set() if functions is None else functions  # every top-level def
-        self.aliases = {} if aliases is None else aliases  # imported name -> absolute origin
-        self.stars = [] if stars is None else stars  # modules imported with `*`
+        self.pending: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        self.closers: dict[str, frozenset[int]] = {}  # name -> closed params
+        self.generators: set[str] = set()  # generators with clean-up after yield
+        self.engines: set[str] = set()  # return a new engine on every call
+        self.functions: set[str] = set()  # every top-level def
+        self.aliases: dict[str, str] = {}  # imported name -> absolute origin
+        self.stars: list[str] = []  # modules imported with `*`
+        self.classes: dict[str, dict[str, Kind]] = {}  # class -> its factory methods
+        self.params: dict[str, list[str]] = {}  # function -> positional parameters
+        # calls of other modules' functions with a function as argument (values.py)
+        self.passes: list[tuple[tuple[str, ...], int | str, tuple[str, ...]]] = []
 
 
-class Externals(Record):
+class Externals:
     """Names of other modules of the run that one module uses, keyed by their local spelling
     (``get_dbconn``, ``database.get_dbconn``)."""
 
-    __slots__ = _fields = ("factories", "closers", "generators", "engines", "plain")
-
-    def __init__(self, factories: dict[str, Kind] | None = None,
-                 closers: dict[str, frozenset[int]] | None = None,
-                 generators: set[str] | None = None, engines: set[str] | None = None,
-                 plain: set[str] | None = None) -> None:
-        self.factories = {} if factories is None else factories
-        self.closers = {} if closers is None else closers  # by the called name
-        self.generators = set() if generators is None else generators
-        self.engines = set() if engines is None else engines
-        self.plain = set() if plain is None else plain  # project functions, not generators
+    def __init__(self) -> None:
+        self.factories: dict[str, Kind] = {}
+        self.closers: dict[str, frozenset[int]] = {}  # by the called name
+        self.generators: set[str] = set()
+        self.engines: set[str] = set()
+        self.plain: set[str] = set()  # project functions that are not generators
+        self.classes: dict[str, dict[str, Kind]] = {}  # class -> its factory methods
+        # (function of this module, parameter) -> the factory other modules pass to it
+        self.params: dict[tuple[str, str], Kind] = {}
 
     def __bool__(self) -> bool:
         """Does it change what the rules see (beyond PD211's plain functions)?"""
-        return bool(self.factories or self.closers or self.generators or self.engines)
+        return bool(self.factories or self.closers or self.generators or self.engines
+                    or self.classes or self.params)
 
     def names(self) -> set[str]:
         """The last part of every spelling: what the indexer must keep calls of."""
         out = set()
         for key in (*self.factories, *self.closers, *self.generators, *self.engines):
             out.add(key.rsplit(".", 1)[-1])
+        for methods in self.classes.values():
+            out.update(methods)
+        out.update(param for _, param in self.params)
         return out

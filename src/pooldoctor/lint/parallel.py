@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from .checker import FileResult, check_file
 from .index import Externals
 
-Job = tuple[str, str, frozenset[str], Externals | None]  # path, display path, codes, externals
+# path, display path, codes, externals (None: the first look, which summarizes), and whether a
+# file without a database word may be skipped (prefilter.py)
+Job = tuple[str, str, frozenset[str], Externals | None, bool]
 
 # below this many bytes of source the start of the workers costs more than it saves
 PARALLEL_BYTES = 2_000_000
@@ -32,8 +35,9 @@ def workers_for(jobs: list[Job], wanted: int | None) -> int:
 
 
 def _one(job: Job) -> FileResult:
-    path, display, codes, external = job
-    return check_file(path, display, codes, external, summarize=external is None)
+    path, display, codes, external, skip = job
+    return check_file(path, display, codes, external, summarize=external is None,
+                      prefilter=skip)
 
 
 def check_many(jobs: list[Job], wanted: int | None = None) -> list[FileResult]:
@@ -46,7 +50,8 @@ def check_many(jobs: list[Job], wanted: int | None = None) -> list[FileResult]:
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     try:
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method)) as pool:
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method),
+                                 initializer=gc.disable) as pool:  # as lint_paths does
             return list(pool.map(_one, jobs, chunksize=max(1, len(jobs) // (n * 8))))
     except (OSError, RuntimeError):  # no processes allowed here: do it in this one
         return [_one(job) for job in jobs]

@@ -71,20 +71,25 @@ def summarize(ctx: ModuleContext) -> Summary:
     """What the top-level functions of ``ctx`` offer the other modules."""
     from .rules._resources import _closer_functions
     from .rules.pd211 import _generators
+    from .values import class_methods, passed_factories
 
     module, is_pkg = module_name(ctx.path)
     summary = Summary(module)
     for local, origin in ctx.aliases.items():
         summary.aliases[local] = absolute(module, is_pkg, origin)
     summary.stars = [absolute(module, is_pkg, s) for s in ctx.stars]
-    for (cls, name), kind in _factories(ctx).items():
+    table = _factories(ctx)
+    for (cls, name), kind in table.items():
         if not cls:
             summary.factories[name] = kind
+    summary.classes = class_methods(ctx, table)
     summary.closers = dict(_closer_functions(ctx))
     summary.generators = set(_generators(ctx))
     for stmt in ctx.tree.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             summary.functions.add(stmt.name)
+            summary.params[stmt.name] = [a.arg for a in (*stmt.args.posonlyargs,
+                                                         *stmt.args.args)]
             if _returns_new_engine(ctx, stmt):
                 summary.engines.add(stmt.name)
             if stmt.name not in summary.factories:
@@ -96,6 +101,7 @@ def summarize(ctx: ModuleContext) -> Summary:
             origins = spelled_origins(ctx.dotted(value), summary)
             if origins:
                 summary.aliases[name] = origins[0]
+    summary.passes = passed_factories(ctx, table, lambda sp: spelled_origins(sp, summary), module)
     return summary
 
 
@@ -218,6 +224,8 @@ class Project:
             for i in range(1, len(parts)):
                 self.suffixes.setdefault(".".join(parts[i:]), []).append(s)
         self._resolve_pending()
+        self.passed: dict[str, dict[tuple[str, str], Kind]] = {}
+        self._resolve_passes()
 
     def module(self, name: str) -> Summary | None:
         found = self.modules.get(name)
@@ -234,7 +242,7 @@ class Project:
         s = self.module(mod)
         if s is None:
             return None
-        if name in s.functions:
+        if name in s.functions or name in s.classes:
             return s, name
         nxt = s.aliases.get(name)
         if nxt is not None and nxt != origin:
@@ -258,6 +266,26 @@ class Project:
                         changed = True
             if not changed:
                 return
+
+    def _resolve_passes(self) -> None:
+        """``run_with(get_conn)`` in one module makes ``factory`` of ``def run_with(factory)``
+        in another a factory parameter."""
+        self.pass_callees: set[str] = set()  # their names, for prefilter.names()
+        for s in self.modules.values():
+            for callee, where, args in s.passes:
+                arg = next((h for h in map(self.find, args) if h is not None), None)
+                kind = arg[0].factories.get(arg[1]) if arg is not None else None
+                if kind is None:
+                    continue
+                self.pass_callees.update(c.rsplit(".", 1)[-1] for c in callee)
+                target = next((h for h in map(self.find, callee) if h is not None), None)
+                if target is None or target[1] not in target[0].functions:
+                    continue
+                params = target[0].params.get(target[1], [])
+                name = where if isinstance(where, str) else (
+                    params[where] if where < len(params) else None)
+                if name is not None:
+                    self.passed.setdefault(target[0].module, {})[(target[1], name)] = kind
 
     def _kind_of_refs(self, refs: list[tuple[tuple[str, ...], int]]) -> Kind | None:
         kind: Kind | None = None
@@ -290,19 +318,20 @@ class Project:
                 continue
             target = self.module(origin)  # a module: `from . import db` / `import app.db as db`
             if target is not None and target is not s:
-                for name in target.functions:
+                for name in (*target.functions, *target.classes):
                     self._add(ext, f"{local}.{name}", target, name)
         for star in s.stars:
             target = self.module(star)
             if target is None or target is s:
                 continue
-            names = set(target.functions) | set(target.aliases)
+            names = set(target.functions) | set(target.aliases) | set(target.classes)
             for name in names:
                 if name.startswith("_") or name in s.functions or name in s.aliases:
                     continue
                 hit = self.find(f"{star}.{name}")
                 if hit is not None:
                     self._add(ext, name, *hit)
+        ext.params = dict(self.passed.get(s.module, {}))
         return ext
 
     @staticmethod
@@ -315,9 +344,12 @@ class Project:
             ext.closers[spelled] = closed
         if name in s.engines:
             ext.engines.add(spelled)
+        methods = s.classes.get(name)
+        if methods:
+            ext.classes[spelled] = methods
         if name in s.generators:
             ext.generators.add(spelled)
-        elif kind is not None or closed or name in s.engines:
+        elif kind is not None or closed or name in s.engines or methods:
             pass
         else:
             ext.plain.add(spelled)

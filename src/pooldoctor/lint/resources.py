@@ -13,23 +13,12 @@ import re
 
 from ..lazyre import lazy
 from .context import FuncNode, ModuleContext, last_name, walk_shallow
+from .drivers import DRIVERS
 from .issues import Kind
+from .values import callee_kind, local_bindings
 
-__all__ = ["Kind", "classify", "factory_kind"]
+__all__ = ["DRIVERS", "Kind", "classify", "factory_kind", "local_bindings"]
 
-
-# DB-API drivers: dotted origin -> does `with conn:` close the connection?
-DRIVERS: dict[str, bool] = {
-    "pymysql.connect": True, "pymysql.Connect": True, "pymysql.connections.Connection": True,
-    "MySQLdb.connect": True, "MySQLdb.Connect": True, "MySQLdb.Connection": True,
-    "mysql.connector.connect": True, "mariadb.connect": True,
-    "psycopg.connect": True, "psycopg.Connection.connect": True,
-    "psycopg.AsyncConnection.connect": True,
-    "psycopg2.connect": False, "sqlite3.connect": False, "sqlite3.dbapi2.connect": False,
-    "pyodbc.connect": False,
-    "aiosqlite.connect": True, "aiomysql.connect": True, "asyncpg.connect": True,
-    "oracledb.connect": True, "cx_Oracle.connect": True, "pymssql.connect": True,
-}
 
 SESSION_CLASSES = frozenset({
     "sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session", "sqlmodel.Session",
@@ -72,22 +61,6 @@ def uses_sqlalchemy(ctx: ModuleContext) -> bool:
         flag = any(o.startswith(("sqlalchemy", "sqlmodel")) for o in ctx.aliases.values())
         ctx.cache["uses_sqlalchemy"] = flag
     return bool(flag)
-
-
-def local_bindings(ctx: ModuleContext, func: FuncNode | None) -> dict[str, ast.expr]:
-    """``name -> value`` of the simple assignments in ``func`` (cached per function)."""
-    if func is None:
-        return {}
-    key = f"bind:{id(func)}"
-    cached = ctx.cache.get(key)
-    if cached is None:
-        binds: dict[str, ast.expr] = {}
-        for node in walk_shallow(func.body):
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
-                    node.targets[0], ast.Name):
-                binds.setdefault(node.targets[0].id, node.value)
-        ctx.cache[key] = cached = binds
-    return cached  # type: ignore[return-value]
 
 
 def _bound_value(ctx: ModuleContext, name: str, func: FuncNode | None) -> ast.expr | None:
@@ -194,25 +167,28 @@ def classify(ctx: ModuleContext, call: ast.Call, func: FuncNode | None,
         label = ctx.dotted(f) if not isinstance(f, ast.Call) else "sessionmaker()"
         return Kind("PD203", f"{label}()", "session")
     if factories:
-        return factory_kind(ctx, call, cls)
+        return factory_kind(ctx, call, cls, func)
     return None
 
 
 # ----------------------------------------------------------------------------- factories
 
 
-def factory_kind(ctx: ModuleContext, call: ast.Call, cls: ast.ClassDef | None) -> Kind | None:
+def factory_kind(ctx: ModuleContext, call: ast.Call, cls: ast.ClassDef | None,
+                 func: FuncNode | None = None) -> Kind | None:
     """When ``call`` calls a function of this module that returns a fresh resource."""
     table = _factories(ctx)
     f = call.func
     if isinstance(f, ast.Name) and f.id not in ctx.aliases:
         found = table.get(("", f.id))
-        if found is not None or f.id in ctx.module_names:
-            return found if found is not None else _external(ctx, f)
+        if found is not None:
+            return found
+        if f.id in ctx.module_names:
+            return _external(ctx, f) or callee_kind(ctx, call, func, table)
     if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) \
             and f.value.id in ("self", "cls") and cls is not None:
         return table.get((cls.name, f.attr))
-    return _external(ctx, f)
+    return _external(ctx, f) or callee_kind(ctx, call, func, table)
 
 
 def _external(ctx: ModuleContext, f: ast.expr) -> Kind | None:
@@ -316,7 +292,7 @@ def _fresh_value(ctx: ModuleContext, value: ast.expr, fn: FuncNode, cls: ast.Cla
 
 
 def _kept_elsewhere(fn: FuncNode, names: set[str]) -> bool:
-    from .flow import escapes_in
+    from .flowstate import escapes_in
 
     for node in walk_shallow(fn.body):
         if isinstance(node, ast.Assign) and any(not isinstance(t, ast.Name) for t in node.targets) \

@@ -15,7 +15,8 @@ from ..context import (
     last_name,
     walk_shallow,
 )
-from ..flow import CLOSERS, Interpreter, Verdict
+from ..flow import Interpreter
+from ..flowstate import CLOSERS, Verdict
 from ..issues import Issue
 from ..resources import DRIVERS, Kind, classify
 
@@ -207,13 +208,18 @@ def _in_test(ctx: ModuleContext, func: FuncNode, cls: ast.ClassDef | None) -> bo
 _DRIVER_ROOTS = frozenset(d.split(".")[0] for d in DRIVERS) | {"sqlalchemy", "sqlmodel"}
 
 
+# SQLite bindings: the standard library's, APSW, sqlean.py, pysqlite
+_SQLITE = frozenset({"sqlite3", "apsw", "sqlean", "pysqlite2", "pysqlite3"})
+
+
 def _sqlite_only(ctx: ModuleContext) -> bool:
-    """A module whose only database is sqlite3: its cursors hold no server resource nor pool
-    slot, and CPython frees them with their last reference (PD202 not reported)."""
+    """A module whose only database is SQLite (sqlite3, APSW...): its cursors hold no server
+    resource nor pool slot, and CPython frees them with their last reference (PD202 not
+    reported)."""
     flag = ctx.cache.get("sqlite_only")
     if flag is None:
         roots = {o.lstrip(".").split(".")[0] for o in ctx.aliases.values()}
-        flag = "sqlite3" in roots and not (roots & (_DRIVER_ROOTS - {"sqlite3"}))
+        flag = bool(roots & _SQLITE) and not (roots & (_DRIVER_ROOTS - _SQLITE))
         ctx.cache["sqlite_only"] = flag
     return bool(flag)
 

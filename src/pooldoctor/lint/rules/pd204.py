@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 
 from ..context import CallSite, FuncNode, ModuleContext, last_name, walk_shallow
-from ..flow import escapes_in
+from ..flowstate import escapes_in
 from ..resources import is_engine_factory
 from ._resources import parent_of
 from ._util import is_cached, is_entry_point
