@@ -62,6 +62,8 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
     keeper: str | None = None  # who keeps it per thread on purpose ("django"), or None
     dead_reported: bool = False  # PD110 reported: its owning thread has ended
     dead_seen: float | None = None  # when the watchdog first saw its owning thread ended
+    # its statement tags (runtime/sqltags.py), set on its first tagged statement
+    sqltag: Any = None
 
     @property
     def key(self) -> tuple[int, int] | None:

@@ -204,10 +204,12 @@ def test_pytest_server_option_masks_a_bad_url(tmp_path: Path, pg_url: str) -> No
 
 PROGRAM = '''
 """A program that makes every runtime finding (PD101-PD109) on a URL carrying a password."""
-import gc, json, os, sys, threading, time, urllib.request
+import gc, json, os, socket, sys, threading, time, urllib.request
 
 import psycopg
 import sqlalchemy as sa
+
+from pooldoctor.runtime.publish import file_name
 
 URL, PW = os.environ["PD_TEST_URL"], os.environ["PD_TEST_PW"]
 out = {}
@@ -250,7 +252,8 @@ threading.Timer(0.2, held.pop().close).start()
 held.append(e1.connect())  # PD109: waited for a connection
 raw = psycopg.connect(f"host=127.0.0.1 user=postgres password={PW} dbname=test")  # raw PD105
 
-path = os.path.join(os.environ["POOLDOCTOR_RUNTIME_DIR"], f"{os.getpid()}.json")
+path = os.path.join(os.environ["POOLDOCTOR_RUNTIME_DIR"],
+                    file_name(os.getpid(), socket.gethostname()))
 deadline = time.monotonic() + 15
 while time.monotonic() < deadline:  # the published holds (written by the watchdog)
     try:

@@ -188,7 +188,7 @@ def _hold(hid: int, sid: int | None) -> Any:
 
 
 def test_publisher_writes_only_when_holds_change(tmp_path: Path) -> None:
-    from pooldoctor.runtime.publish import Publisher
+    from pooldoctor.runtime.publish import Publisher, file_name
 
     holds = [_hold(1, 100)]
     p = Publisher(_guard_with(holds), str(tmp_path))
@@ -197,17 +197,18 @@ def test_publisher_writes_only_when_holds_change(tmp_path: Path) -> None:
     p._written_at -= 1.0
     p.tick()  # the interval passed, but nothing changed: no write
     assert p.writes == 1
-    doc = json.loads((tmp_path / f"{os.getpid()}.json").read_text())
+    doc = json.loads((tmp_path / file_name(os.getpid(), socket.gethostname())).read_text())
     assert doc["pid"] == os.getpid() and doc["holds"][0]["server_id"] == 100
     assert doc["holds"][0]["server"] == "db:5433"
     holds.append(_hold(2, 101))
     p._written_at -= 1.0  # as if the minimum interval between writes had passed
     p.tick()
     assert p.writes == 2
-    assert stat.S_IMODE((tmp_path / f"{os.getpid()}.json").stat().st_mode) == 0o600
+    mine = tmp_path / file_name(os.getpid(), socket.gethostname())
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o600
     assert load(str(tmp_path))[(socket.gethostname(), os.getpid())].holds[1]["server_id"] == 101
     p.remove()
-    assert not (tmp_path / f"{os.getpid()}.json").exists()
+    assert not (tmp_path / file_name(os.getpid(), socket.gethostname())).exists()
 
 
 def test_runtime_dir_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -295,3 +296,24 @@ def test_watch_findings_from_tag_holders() -> None:
     pd302 = [f for f in found if f.code == "PD302"]
     assert {f.site.line if f.site else None for f in pd302} == {10, None}
     assert sorted(p for f in pd302 for p in f.pids) == [8, 9]
+
+
+def test_the_steady_path_remembers_each_statement_per_site(monkeypatch: Any) -> None:
+    info = SimpleNamespace(name="memo", url=URL)
+    h = _hold(test_the_steady_path_remembers_each_statement_per_site.__code__, 0, info)
+    h.sqltag = None
+    monkeypatch.delitem(sys.modules, sqltags.OTEL, raising=False)
+    first = sqltags.tagged("SELECT 1", h, False)
+    assert h.sqltag is not None and h.sqltag[0]["SELECT 1"] is first
+    # the wrappers' steady path is that lookup: the same string object every time
+    doubled = sqltags.tagged("SELECT 1", h, True)
+    assert doubled is not first and h.sqltag[1]["SELECT 1"] is doubled
+    assert sqltags.tagged("", h, False) == ""  # nothing to tag, nothing remembered
+    monkeypatch.setattr(sqltags, "_MEMO_MAX", 3)
+    for i in range(10):
+        sqltags.tagged(f"SELECT {i}", h, False)
+    assert len(h.sqltag[0]) <= 3  # bounded per site
+    other = _hold(test_the_steady_path_remembers_each_statement_per_site.__code__, 0, info)
+    other.sqltag = None
+    sqltags.tagged("SELECT 1", other, False)
+    assert other.sqltag is h.sqltag  # one site and pool: one entry, shared by its checkouts

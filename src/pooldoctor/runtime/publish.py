@@ -1,11 +1,12 @@
 """The guarded process's side of attribution: publish the live holds for the server watch.
 
 Each guarded process writes its holds (server connection id, site, stack, since, thread) to
-``<runtime dir>/<pid>.json``, atomically, from the watchdog's tick and only when the set of
-holds changed; the file is removed at exit. ``pooldoctor snapshot`` reads these files to show,
-for a server connection, the site that holds it. The runtime directory is per user and
-private (0700): ``$POOLDOCTOR_RUNTIME_DIR``, else ``$XDG_RUNTIME_DIR/pooldoctor``, else
-``/tmp/pooldoctor-<uid>``. ``POOLDOCTOR_NO_PUBLISH=1`` turns publishing off.
+``<runtime dir>/<pid>@<host>.json`` (see :func:`file_name`), atomically, from the watchdog's
+tick and only when the set of holds changed; the file is removed at exit. ``pooldoctor
+snapshot`` reads these files to show, for a server connection, the site that holds it. The
+runtime directory is per user and private (0700): ``$POOLDOCTOR_RUNTIME_DIR``, else
+``$XDG_RUNTIME_DIR/pooldoctor``, else ``/tmp/pooldoctor-<uid>``. ``POOLDOCTOR_NO_PUBLISH=1``
+turns publishing off.
 
 Nothing here may raise into the user's program: the guard counts and logs failures.
 """
@@ -55,6 +56,30 @@ def runtime_dir(create: bool = True) -> str:
     return path
 
 
+def file_name(pid: int, host: str) -> str:
+    """The holds file's name: ``<pid>@<host>.json``. The host name is part of it because
+    processes in different PID namespaces (containers) that share a runtime directory may
+    have the same pid; each has its own host name (UTS namespace). Characters outside
+    ``[A-Za-z0-9._-]`` become ``_``. Readers take the older ``<pid>.json`` too."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in host)
+    return f"{pid}@{safe[:64]}.json" if safe else f"{pid}.json"
+
+
+def parse_file_name(name: str) -> tuple[int, str] | None:
+    """(pid, host as written in the name, "" for the old form) of a holds file's base name
+    (``.json`` or ``.json.tmp``), or None when it is not one."""
+    for suffix in (".json", ".json.tmp"):
+        if name.endswith(suffix):
+            stem = name[: -len(suffix)]
+            break
+    else:
+        return None
+    pid, _, host = stem.partition("@")
+    if not pid.isdigit() or "@" in host:
+        return None
+    return int(pid), host
+
+
 def server_of(url: Any) -> str | None:
     """``host:port`` of a pool's (masked) URL, for cross-checks by the reader."""
     if not isinstance(url, str) or "://" not in url:
@@ -82,9 +107,12 @@ class Publisher:
         self.writes = 0
         self._lock = threading.Lock()
         self._closed_pid = -1
+        # (pid, path) of the file written last (a host name may change; a child forks off)
+        self._written: tuple[int, str] | None = None
 
     def path(self) -> str:
-        return os.path.join(self.directory or runtime_dir(), f"{os.getpid()}.json")
+        return os.path.join(self.directory or runtime_dir(),
+                            file_name(os.getpid(), socket.gethostname()))
 
     def tick(self) -> None:
         """Called by the watchdog: write the file if the holds changed (or for a heartbeat)."""
@@ -124,6 +152,13 @@ class Publisher:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, default=str)
         os.replace(tmp, path)
+        pid = os.getpid()
+        if self._written is not None and self._written[0] == pid and self._written[1] != path:
+            try:
+                os.unlink(self._written[1])  # the host name changed (a new UTS namespace)
+            except OSError:
+                pass
+        self._written = (pid, path)
         self.writes += 1
 
     def after_fork(self) -> None:
@@ -140,7 +175,8 @@ class Publisher:
         try:
             self._closed_pid = os.getpid()
             if self._pid == os.getpid():
-                os.unlink(self.path())
+                written = self._written
+                os.unlink(written[1] if written and written[0] == self._pid else self.path())
         except OSError:
             pass
         finally:

@@ -8,9 +8,11 @@ statement SQLAlchemy sends through a guarded engine gets a sqlcommenter comment 
 naming the host, the pid, the pool and the checkout's site, so the server watch attributes the
 server connection from ``pg_stat_activity.query`` / the process list, from any host and through
 PgBouncer. The comment of one site is one string, built once and cached: prepared-statement
-caches keep working. With an active OpenTelemetry span, ``traceparent`` is added too (that one
-changes per request). A statement that already carries another tool's comment keeps it; ours
-goes after it.
+caches keep working. Each site also remembers the tagged form of each statement it ran, so the
+steady path of a statement is a few attribute reads and one dict lookup, no string built or
+scanned, and the driver gets the same string object every time. With an active OpenTelemetry
+span, ``traceparent`` is added too (that one changes per request). A statement that already
+carries another tool's comment keeps it; ours goes after it.
 
 The hook wraps the dialect's ``do_execute``, ``do_executemany`` and ``do_execute_no_params`` on
 each guarded engine's dialect instance, and only while tagging is on: off, nothing is installed
@@ -31,20 +33,37 @@ from ..findings import shorten_path
 from ..guard import GUARD
 from ..sites import site_of
 from ..sqlcomment import append, format_comment
+from .drivers.core import HOLD
 from .tags import hostname
 
 _METHODS = ("do_execute", "do_executemany", "do_execute_no_params")
 _SAVED = "_pd_sqltags_saved"
-# on the connection record: (hold, comment, comment %%, pairs, " " + comment, " " + comment %%)
-_REC_KEY = "_pd_sqltag"
 _SPECIAL = frozenset(";/ \t\r\n")  # statement endings that need append()'s care
+OTEL = "opentelemetry.trace"  # imported: a span may be active, tags are built per statement
+_modules = sys.modules
 
 enabled = False
 _dialects: weakref.WeakSet[Any] = weakref.WeakSet()
-# (id(code), lasti, id(pool info)) -> (code, pool info, pairs, comment, comment with %% for %)
-_cache: dict[tuple[int, int, int], tuple[Any, Any, dict[str, str], str, str]] = {}
-_CACHE_MAX = 4096
-os.register_at_fork(after_in_child=_cache.clear)  # the comments carry the pid
+
+# One site's tags: (statement -> tagged, the same with % doubled, pairs, comment, comment with
+# %% for %). The two dicts remember each statement's tagged string: the steady path is one
+# lookup, and returns the very same string object every time (its hash is cached too).
+Entry = tuple[dict[str, str], dict[str, str], dict[str, str], str, str]
+# (id(code), lasti, id(pool info)) -> (code, pool info, entry)
+_cache: dict[tuple[int, int, int], tuple[Any, Any, Entry]] = {}
+_CACHE_MAX = 4096  # sites
+_MEMO_MAX = 256  # statements per site and form
+_MEMO_TOTAL = 65536  # statements over every site
+_memo_count = 0
+
+
+def _reset() -> None:
+    global _memo_count
+    _cache.clear()
+    _memo_count = 0
+
+
+os.register_at_fork(after_in_child=_reset)  # the comments carry the pid
 
 
 def pool_label(info: Any) -> str:
@@ -74,22 +93,28 @@ def tag_pairs(frames: Any, info: Any, pid: int) -> dict[str, str]:
     return pairs
 
 
-def comments_for(hold: Any) -> tuple[dict[str, str], str, str]:
-    """(pairs, comment, comment with ``%`` doubled) of a hold's site and pool, cached."""
+def entry_for(hold: Any) -> Entry:
+    """The tags of a hold's site and pool (see ``Entry``), built once per site and pool."""
     frames = hold.frames
     info = hold.pool
     code = frames[0] if frames else None
     key = (id(code), frames[1] if frames else -1, id(info))
     hit = _cache.get(key)
     if hit is not None and hit[0] is code and hit[1] is info:
-        return hit[2], hit[3], hit[4]
+        return hit[2]
     pairs = tag_pairs(frames, info, hold.pid)
     plain = format_comment(pairs)
-    doubled = plain.replace("%", "%%")
+    entry: Entry = ({}, {}, pairs, plain, plain.replace("%", "%%"))
     if len(_cache) >= _CACHE_MAX:
-        _cache.clear()
-    _cache[key] = (code, info, pairs, plain, doubled)
-    return pairs, plain, doubled
+        _reset()
+    _cache[key] = (code, info, entry)
+    return entry
+
+
+def comments_for(hold: Any) -> tuple[dict[str, str], str, str]:
+    """(pairs, comment, comment with ``%`` doubled) of a hold's site and pool, cached."""
+    entry = entry_for(hold)
+    return entry[2], entry[3], entry[4]
 
 
 def _traceparent() -> str | None:
@@ -103,19 +128,16 @@ def _traceparent() -> str | None:
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
 
-def tag(statement: str, hold: Any, interpolated: bool,
-        cached: tuple[Any, str, str, dict[str, str]] | None = None) -> str:
+def tag(statement: str, hold: Any, interpolated: bool, entry: Entry | None = None) -> str:
     """``statement`` with the hold's comment appended (``interpolated``: the driver will
     apply ``%`` formatting, so a literal ``%`` must be written ``%%``)."""
-    if cached is None:
-        pairs, plain, doubled = comments_for(hold)
-    else:
-        _, plain, doubled, pairs = cached
-    comment = doubled if interpolated else plain
-    if "opentelemetry.trace" in sys.modules and "traceparent=" not in statement:
+    if entry is None:
+        entry = entry_for(hold)
+    comment = entry[4] if interpolated else entry[3]
+    if OTEL in _modules and "traceparent=" not in statement:
         parent = _traceparent()  # (OpenTelemetry's own sqlcommenter may have written one)
         if parent is not None:  # per request: this statement's comment is built here
-            comment = format_comment({**pairs, "traceparent": parent})
+            comment = format_comment({**entry[2], "traceparent": parent})
             if interpolated:
                 comment = comment.replace("%", "%%")
     last = statement[-1:]
@@ -126,47 +148,69 @@ def tag(statement: str, hold: Any, interpolated: bool,
     return statement + " " + comment
 
 
-def _tagged(statement: str, context: Any, interpolated: bool) -> str:
-    """The statement a dialect method is about to send, tagged with its checkout's comment.
-
-    The common case (the connection's comment is cached for this checkout, a plain statement,
-    no OpenTelemetry) is a few lookups and one concatenation."""
-    try:
-        try:
-            d = context.root_connection._dbapi_connection._connection_record.__dict__
-        except AttributeError:
-            return statement  # not a pool's connection (or already closed)
-        hold = d.get("_pd_hold")
-        cached = d.get(_REC_KEY)
-        if hold is None or type(statement) is not str or not statement:
-            return statement
-        if cached is None or cached[0] is not hold:  # once per checkout
-            pairs, plain, doubled = comments_for(hold)
-            cached = d[_REC_KEY] = (hold, plain, doubled, pairs, " " + plain, " " + doubled)
-        if statement[-1] not in _SPECIAL and "opentelemetry.trace" not in sys.modules \
-                and "--" not in statement:
-            tail: str = cached[5 if interpolated else 4]
-            return statement + tail
-        return tag(statement, hold, interpolated, cached[:4])
-    except Exception:
-        GUARD.internal_error("sql tag")
+def tagged(statement: str, hold: Any, interpolated: bool) -> str:
+    """The slow path of the execute wrappers (the first time a site runs a statement, or
+    with OpenTelemetry imported): tag ``statement`` and remember the result on the site."""
+    global _memo_count
+    entry = hold.sqltag
+    if entry is None:
+        entry = hold.sqltag = entry_for(hold)
+    if type(statement) is not str or not statement:
         return statement
+    out = tag(statement, hold, interpolated, entry)
+    if OTEL in _modules:
+        return out  # may carry this request's traceparent: not for the next statement
+    memo = entry[1 if interpolated else 0]
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    _memo_count += 1
+    if _memo_count > _MEMO_TOTAL:
+        for _, _, other in list(_cache.values()):
+            other[0].clear()
+            other[1].clear()
+        _memo_count = 0
+    memo[statement] = out
+    return out
 
 
 def _make(orig: Callable[..., Any], name: str, formats: bool) -> Callable[..., Any]:
+    # The steady path, inline: the hold on the pool's connection record, the site's tags on
+    # the hold (set by the first statement of the checkout), the tagged statement in them.
     interpolated = formats and name != "do_execute_no_params"
+    error = GUARD.internal_error
 
     if name == "do_execute_no_params":
         def no_params(cursor: Any, statement: str, context: Any = None) -> Any:
-            if enabled and context is not None:
-                statement = _tagged(statement, context, False)
+            if enabled:
+                try:
+                    h = context._dbapi_connection._connection_record.__dict__.get(HOLD)
+                except AttributeError:
+                    h = None  # no context, not a pool's connection, or closed
+                if h is not None:
+                    try:
+                        t = h.sqltag
+                        s = None if t is None or OTEL in _modules else t[0].get(statement)
+                        statement = s if s is not None else tagged(statement, h, False)
+                    except Exception:
+                        error("sql tag")
             return orig(cursor, statement, context)
 
         return no_params
 
     def execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> Any:
-        if enabled and context is not None:
-            statement = _tagged(statement, context, interpolated and parameters is not None)
+        if enabled:
+            try:
+                h = context._dbapi_connection._connection_record.__dict__.get(HOLD)
+            except AttributeError:
+                h = None
+            if h is not None:
+                try:
+                    i = interpolated and parameters is not None
+                    t = h.sqltag
+                    s = None if t is None or OTEL in _modules else t[1 if i else 0].get(statement)
+                    statement = s if s is not None else tagged(statement, h, i)
+                except Exception:
+                    error("sql tag")
         return orig(cursor, statement, parameters, context)
 
     return execute
@@ -217,7 +261,7 @@ def disable() -> None:
     global enabled
     enabled = False
     unwrap_dialects()
-    _cache.clear()
+    _reset()
     from . import rawtags
 
     rawtags.uninstall()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..findings import Site
-from ..runtime.publish import HEARTBEAT_S, SCHEMA, runtime_dir
+from ..runtime.publish import HEARTBEAT_S, SCHEMA, file_name, parse_file_name, runtime_dir
 from ..runtime.tags import parse_process_tag
 from .model import Snapshot
 from .tagsource import holder_from_server
@@ -68,19 +68,23 @@ def load(directory: str | None = None, clean: bool = True) -> dict[tuple[str, in
     if clean:
         _clean_temporaries(directory)
     for path in paths:
-        name = os.path.basename(path)[:-5]
-        if not name.isdigit():
+        named = parse_file_name(os.path.basename(path))  # <pid>@<host>.json, or <pid>.json
+        if named is None:
             continue
+        pid, named_host = named
         try:
             with open(path, encoding="utf-8") as fh:
                 doc = json.load(fh)
         except (OSError, ValueError):
             continue  # being replaced, or not ours
-        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or doc.get("pid") != int(name):
+        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or doc.get("pid") != pid:
             continue
         host = str(doc.get("hostname", ""))
-        pid = int(name)
+        if named_host and file_name(pid, host) != os.path.basename(path):
+            continue  # the name's host is not the writer's
         updated = float(doc.get("updated", 0.0))
+        if (host, pid) in out and out[(host, pid)].updated >= updated:
+            continue  # an old-style <pid>.json beside the new name: the newer one wins
         if host == here:
             if not pid_alive(pid):
                 if clean:
@@ -97,10 +101,14 @@ def load(directory: str | None = None, clean: bool = True) -> dict[tuple[str, in
 
 
 def _clean_temporaries(directory: str) -> None:
-    """Remove ``<pid>.json.tmp`` files left by processes killed while writing."""
+    """Remove ``<pid>@<host>.json.tmp`` files (and old ``<pid>.json.tmp``) left by this
+    host's processes killed while writing."""
+    here = file_name(0, socket.gethostname())
     for path in glob.glob(os.path.join(directory, "*.json.tmp")):
-        name = os.path.basename(path).split(".", 1)[0]
-        if name.isdigit() and not pid_alive(int(name)):
+        named = parse_file_name(os.path.basename(path))
+        if named is None or (named[1] and file_name(0, named[1]) != here):
+            continue  # another host's (another PID namespace's) file: its pid means nothing here
+        if not pid_alive(named[0]):
             try:
                 os.unlink(path)
             except OSError:

@@ -123,6 +123,10 @@ def ending_hold(close: Callable[..., Any]) -> Callable[..., Any]:
     return close_
 
 
+# driver label -> the cursor class to use instead of the one asked for (statement tags on a
+# driver whose cursor is a C type: runtime/rawtags.py fills it while tagging is on)
+CURSOR_CLASSES: dict[str, Callable[[Any], Any]] = {}
+
 MARK_DEFAULTS = {HOLD: None, CURSORS: None}  # class-level: reading a mark a connection
 # has not got (a pool's) is then a plain lookup rather than a failed one
 
