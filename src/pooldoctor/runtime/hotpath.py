@@ -106,8 +106,9 @@ def checkout_py(info: Any, d: dict[str, Any], fairy: Any) -> Hold | None:
     walk = _walks_get(depth)
     if walk is None:
         walk = walker(depth)
+    frames = walk(f)
     h = Hold(fairy, _on_collected)
-    h.frames = walk(f)
+    h.frames = frames
     h.id = hid = _next_id()
     h.pool = info
     h.since = _monotonic()
