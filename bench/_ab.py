@@ -37,7 +37,8 @@ def timed_loop(op: Callable[[], Any], n: int, warm: int | None = None) -> Timing
         op()
     if os.environ.get("BENCH_WARM"):  # a callgrind run: no full collection at a random point
         gc.collect()  # (one is tens of millions of instructions, more than n operations)
-        gc.disable()
+        if not os.environ.get("BENCH_GC"):  # BENCH_GC=1: the young collections are counted
+            gc.disable()
     w0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         op()

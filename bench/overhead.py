@@ -11,10 +11,12 @@ warmed up before it is timed, sides in rotating order; CPU is the whole process'
 - ``guarded-py``: the same with ``POOLDOCTOR_NO_SPEEDUPS=1`` (what Python 3.10 without a
   compiler, or PyPy, runs); ``--no-py`` leaves it out.
 
-``--callgrind`` adds instructions per operation for each side (steady on a shared machine).
+``--callgrind`` adds instructions per operation for each side (steady on a shared machine);
+``--gc`` counts them with the cyclic garbage collector on (its share of what users pay).
 
     python bench/overhead.py [--rounds 11] [--cycles 20000] [--pg-cycles 2000]
-                             [--pg URL | --no-pg] [--no-py] [--callgrind] [--only CASE]
+                             [--pg URL | --no-pg] [--no-py] [--callgrind [--gc]]
+                             [--only CASE]
     python bench/overhead.py --worker CASE SIDE N [URL]      (one process of one side)
 """
 
@@ -81,6 +83,8 @@ def main() -> int:
     ap.add_argument("--only", choices=list(CASES), action="append")
     ap.add_argument("--callgrind", action="store_true",
                     help="also count instructions per operation with callgrind")
+    ap.add_argument("--gc", action="store_true",
+                    help="callgrind with the cyclic GC on after the warm-up's full collection")
     args = ap.parse_args()
     if args.worker:
         case, side, n, *url = args.worker
@@ -101,7 +105,8 @@ def main() -> int:
                    clocks=("cpu", "wall") if case == "pg" else ("cpu",))
         if args.callgrind and _ab.have_valgrind():
             k = max(n // 20, 200)
-            ir = {s: _ab.instructions(lambda m, s=s: cmd(s, m), k, env)
+            genv = {"BENCH_GC": "1"} if args.gc else {}
+            ir = {s: _ab.instructions(lambda m, s=s: cmd(s, m), k, {**env, **genv})
                   for s, env in sides.items()}
             print("  instructions per operation (callgrind): " + " | ".join(
                 f"{s} {v:,.0f}" + ("" if s == "bare" else f" ratio {v / ir['bare']:.3f}")

@@ -12,14 +12,14 @@ import collections
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import verdicts
+from . import checks, verdicts
+from .checks import shutting_down as shutting_down  # re-exported
 from .findings import Finding, utc_iso
-from .ledger import CHECKOUT, Hold, Ledger
+from .ledger import Hold, Ledger
 from .sinks import EVENTS_ENV, Callback, Collector, JsonLinesSink, LiveCounter, live_suffix, logger
 from .sites import DEFAULT_DEPTH, caller_of, format_stack, returns_call, site_of
 from .verdicts import fmt_s as fmt_s  # re-exported: older modules import it from here
@@ -76,7 +76,7 @@ class Guard:
         self._fork_registered = False
         self.pool_infos: Callable[[], list[dict[str, Any]]] = list
         self.exit_hooks: list[Callable[[], None]] = []
-        self._many_levels: dict[Any, int] = {}
+        self.many_levels: dict[Any, int] = {}  # PD108: site -> holds at its last report
         # Observers (metrics, dashboard): objects with any of the methods
         #   on_checkout(info, hold), on_checkin(info, hold, held_s), on_wait(info, waited_s),
         #   on_timeout(info), on_connect(info), on_finding(finding).
@@ -126,7 +126,7 @@ class Guard:
         for h in self.ledger.holds():
             self.ledger.remove(h)
         self.collected.clear()
-        self._many_levels.clear()
+        self.many_levels.clear()
 
     def _after_fork_in_child(self) -> None:
         self.pid = os.getpid()
@@ -134,7 +134,7 @@ class Guard:
         self.collector._after_fork()
         self.live = LiveCounter()
         self.collected = collections.deque()
-        self._many_levels = {}
+        self.many_levels = {}
         self._emit_lock = threading.Lock()
         self._thread = None
         self._stop = threading.Event()
@@ -260,76 +260,13 @@ class Guard:
                 self.internal_error("drain")
 
     def report_collected(self, h: Hold) -> None:
-        if h.dead_reported or (h.keeper is not None and shutting_down()):
-            return  # told as PD110 already, or a framework's connection of a thread the
-            # interpreter's shutdown ended: the collection only ends it
-        if h.keeper is not None and not h.dead_reported and h.owner_ended():
-            # a framework's per-thread connection goes when its thread's storage does
-            h.dead_reported = True
-            self.emit(self.ended_thread(h, "; then the garbage collector closed it"))
-            return
-        if h.kind == CHECKOUT:
-            info = h.pool
-            if info is not None:
-                info.gc_reclaimed += 1
-            pool = info.pool() if info is not None else None
-            dialect = getattr(pool, "_dialect", None)
-            fate = (getattr(info, "fate", None)  # a pool adapter's library says its own
-                    or ("SQLAlchemy could not return it (asyncio driver) and terminated it"
-                        if getattr(dialect, "is_async", False)
-                        else "SQLAlchemy reset it and put it back silently"))
-            msg = (f"connection checked out at {_short(h)} was garbage-collected without being "
-                   f"returned, {fmt_s(h.age())} after checkout; {fate}")
-        else:
-            msg = (f"connection opened at {_short(h)} was garbage-collected without close(), "
-                   f"{fmt_s(h.age())} after it was opened")
-        self.emit(self.finding_for("PD102", h, msg))
+        checks.report_collected(self, h)
 
     def check_sites(self, holds: list[Hold]) -> None:
-        """PD108 for pool checkouts (counted here, at each watchdog pass, to keep checkouts
-        cheap; raw connections are checked as they open), and re-arming of the sites whose
-        pile-up has drained."""
-        counts: dict[Any, int] = {}
-        first: dict[Any, Hold] = {}
-        for h in holds:
-            if not h.ended:
-                key = h.key
-                counts[key] = counts.get(key, 0) + 1
-                first.setdefault(key, h)
-        threshold = self.options.many_threshold
-        for key in list(self._many_levels):
-            if counts.get(key, 0) < threshold / 2:
-                self._many_levels.pop(key, None)
-        for key, n in counts.items():
-            if n >= max(self._many_levels.get(key, 0) * 2, threshold):
-                self.check_many(first[key], n)
+        checks.check_sites(self, holds)
 
     def check_many(self, h: Hold, seen: int) -> None:
-        """PD108 when one site holds ``many_threshold`` or more at once (then at each doubling);
-        ``seen`` is the caller's count for the site (checked before counting again)."""
-        key = h.key
-        if seen < max(self._many_levels.get(key, 0) * 2, self.options.many_threshold):
-            return
-        if self.collected:  # garbage-collected holds wait in the ledger for the next drain;
-            self.drain()  # they are not held any more (not a GC context: safe to drain)
-        same = [x for x in self.ledger.holds() if not x.ended and x.key == key]
-        n = len(same)
-        level = self._many_levels.get(key, 0)
-        if n < max(level * 2, self.options.many_threshold):
-            return
-        self._many_levels[key] = n
-        oldest = min((x.since for x in same), default=h.since)
-        span = max(time.monotonic() - oldest, 1e-3)
-        rate = n / span
-        noun = "connections checked out" if h.kind == CHECKOUT else "connections open"
-        growth = (f"growing {rate:.1f}/s over {fmt_s(span)}" if span >= 1.0
-                  else f"all taken within {span * 1000:.0f} ms")
-        self.emit(self.finding_for(
-            "PD108", h,
-            f"{_short(h)} holds {n} {noun} at once, {growth} "
-            f"(threshold {self.options.many_threshold})",
-            held=n, per_second=round(rate, 2), over_s=round(span, 3),
-            threshold=self.options.many_threshold))
+        checks.check_many(self, h, seen)
 
     # ------------------------------------------------------------------ watchdog
 
@@ -360,30 +297,7 @@ class Guard:
 
     def tick(self) -> None:
         """One pass: collected holds, sites holding many, then thresholds."""
-        self.drain()
-        o = self.options
-        now = time.monotonic()
-        holds = self.ledger.holds()
-        self.check_sites(holds)
-        for h in holds:
-            if h.ended:
-                continue
-            if not h.dead_reported and h.owner_ended() and not shutting_down():
-                if h.dead_seen is None:  # once more at the next pass: a thread it was handed
-                    h.dead_seen = now  # to may take it over meanwhile (Hold.adopt)
-                elif h.pid == self.pid:
-                    h.dead_reported = True
-                    self.emit(self.ended_thread(h))
-                continue
-            age = now - h.since
-            if (not h.reported and age >= o.leak_threshold and not h.dead_reported
-                    and h.keeper is None):  # kept per live thread on purpose: not a leak
-                h.reported = True
-                self.emit(self.held_too_long(h, age))
-            ts = h.txn_since
-            if ts is not None and not h.txn_reported and now - ts >= o.transaction_threshold:
-                h.txn_reported = True
-                self.emit(self.long_transaction(h, now - ts))
+        checks.tick(self)
 
     def held_too_long(self, h: Hold, age: float) -> Finding:
         return verdicts.held_too_long(self, h, age)
@@ -398,22 +312,7 @@ class Guard:
 
     def check_exit(self, holds: list[Hold] | None = None, when: str = "at exit") -> list[Finding]:
         """PD105 for every hold still live (or for ``holds``); returns the findings."""
-        out: list[Finding] = []
-        for h in self.ledger.holds() if holds is None else holds:
-            if h.ended or h.pid != self.pid:
-                continue
-            if h.keeper is not None and (h.dead_reported or not h.owner_ended()
-                                         or shutting_down()):
-                continue  # kept per live thread on purpose, told as PD110 already, or its
-                # thread was ended by the interpreter's shutdown (an executor's workers)
-            if h.keeper is not None:
-                out.append(self.ended_thread(h, f" ({when})"))
-                continue
-            f = self.finding_for(
-                "PD105", h,
-                f"{what_held(h)} {when}, since {fmt_s(h.age())} ago at {_short(h)}")
-            out.append(f)
-        return out
+        return checks.check_exit(self, holds, when)
 
     def _at_exit(self) -> None:
         try:
@@ -443,12 +342,6 @@ class Guard:
 
 
 _LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO}
-
-
-def shutting_down() -> bool:
-    """True once the interpreter has begun to shut down (threading joins the threads, and
-    concurrent.futures its workers): threads ending then are not leaking anything."""
-    return bool(getattr(threading, "_SHUTTING_DOWN", False))
 
 
 GUARD = Guard()

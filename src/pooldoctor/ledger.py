@@ -162,6 +162,32 @@ def _by_id(h: Hold) -> int:
     return h.id
 
 
+# The figures a table's owner counts (SQLAlchemy's PoolInfo and the adapters' PoolStats share
+# these names), with their starting values
+_ZEROS = {"timeouts": 0, "waits": 0, "waiting": 0, "connects": 0, "gc_reclaimed": 0,
+          "peak_checked_out": 0, "max_wait_ms": 0.0, "wait_s_total": 0.0, "hold_s_total": 0.0}
+
+
+def restart_figures(owner: Any) -> None:
+    """Start an owner's figures from zero, as if it had just been adopted: in a forked child,
+    what the parent did before fork() is the parent's to report (else both count it). The
+    figures of another kind of owner are left alone; its holds are cleared by the caller."""
+    d = owner.__dict__
+    for name, zero in _ZEROS.items():
+        if name in d:
+            d[name] = zero
+    if "checkout_counter" in d:
+        d["checkout_counter"] = itertools.count(1)
+    if "waited" in d:
+        d["waited"] = {}  # thread id -> seconds: the child has one thread, not these
+    if "lock" in d:
+        d["lock"] = threading.Lock()  # another thread may have held it at fork()
+    if "started" in d:
+        d["started"] = _monotonic()
+    for key in [k for k in d if k.startswith("_pd_")]:  # what observers keep on the owner
+        del d[key]  # (the metrics recorder's histograms): made afresh on first use
+
+
 class Ledger:
     """The live holds of this process.
 
@@ -201,12 +227,13 @@ class Ledger:
         self._owners.add(owner)
 
     def _after_fork(self) -> None:
-        """In a forked child: the parent's holds are not ours; start afresh."""
+        """In a forked child: the parent's holds and pool figures are not ours; start afresh."""
         self._raw = {}
         self._per_site = {}
         self._lock = threading.Lock()
         for owner in list(self._owners):
             owner.holds.clear()
+            restart_figures(owner)
 
     def new(self, obj: Any, callback: Callable[[Hold], None], kind: str, pool: Any,
             frames: Frames, pid: int, server_id: int | None = None) -> Hold:

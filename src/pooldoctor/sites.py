@@ -243,6 +243,11 @@ def walker(depth: int) -> Callable[[FrameType], Frames]:
     return fn
 
 
+def walkers() -> dict[int, Callable[[FrameType], Frames]]:
+    """The walks :func:`walker` generated so far, by depth (the hot path reads it)."""
+    return _walkers
+
+
 def pairs(frames: Frames) -> list[tuple[CodeType, int]]:
     """The ``(code, lasti)`` pairs of a captured stack."""
     return list(zip(frames[::2], frames[1::2]))

@@ -10,6 +10,7 @@ by reason. It keeps monotonic totals; :func:`pooldoctor.metrics.stats.pop_stats`
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -182,6 +183,17 @@ class Recorder:
 
 
 RECORDER = Recorder()
+
+
+def _after_fork() -> None:
+    """In a forked child: the parent's findings are the parent's (the per-pool figures start
+    afresh with the ledger's, see ``ledger.restart_figures``)."""
+    RECORDER.findings = {}
+    RECORDER.site_findings = {}
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
 _lock = threading.RLock()
 _tls = threading.local()
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import gc
-import os
 import sys
 import warnings
 from collections.abc import Callable, Generator
@@ -23,13 +22,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from pooldoctor.findings import Finding, Site
+from pooldoctor.findings import Finding
 from pooldoctor.guard import GUARD
 from pooldoctor.ledger import Hold
-from pooldoctor.pytest_plugin.common import ConnectionLeakWarning
-from pooldoctor.pytest_plugin.labels import allowed_codes, count_text, fixture_label
+from pooldoctor.pytest_plugin.labels import allowed_codes, fixture_label
 from pooldoctor.pytest_plugin.settings import WORKER_OUTPUT, Settings
 from pooldoctor.pytest_plugin.summary import summary, write_report
+from pooldoctor.pytest_plugin.telling import complain, growth_finding, known_server_ids, leak_text
 from pooldoctor.pytest_plugin.xdist import Controller, is_xdist_controller, worker_id
 from pooldoctor.reports import Report
 from pooldoctor.runtime import sqlalchemy as sa_rt
@@ -257,32 +256,12 @@ class LeakCheck:
 
     def _text(self, who: str, findings: list[Finding], after: str = "",
               marker_hint: bool = True) -> str:
-        codes = sorted({f.code for f in findings})
-        first = findings[0]
-        where = f" at {first.where()}" if first.site else ""
-        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
-        text = (f"{who} {count_text(findings)} behind{after}: {first.code}{where}{more}\n"
-                + Report(findings).render_text(color=False).rstrip())
-        if marker_hint:
-            text += ("\n(to accept this in one test: @pytest.mark.pooldoctor_allow("
-                     f"codes={codes!r}, reason=...))")
-        return text
+        return leak_text(who, findings, after, marker_hint)
 
     def _complain(self, who: str, findings: list[Finding], after: str = "",
                   marker_hint: bool = True) -> None:
         """Fail the running phase (fail mode) or warn (warn mode)."""
-        text = self._text(who, findings, after, marker_hint)
-        if self.settings.mode == "warn":
-            try:
-                warnings.warn(ConnectionLeakWarning(text), stacklevel=1)
-                return
-            except ConnectionLeakWarning as e:  # escalated with -W error: no plugin traceback
-                text = str(e)
-        try:
-            pytest.fail(text, pytrace=False)
-        except pytest.fail.Exception as e:
-            e.pooldoctor = True  # type: ignore[attr-defined]
-            raise
+        complain(self.settings.mode, leak_text(who, findings, after, marker_hint))
 
     # ------------------------------------------------------------------ wider fixtures
 
@@ -334,8 +313,7 @@ class LeakCheck:
     # ------------------------------------------------------------------ server counts
 
     def _known_server_ids(self) -> set[int]:
-        return {h.server_id for h in GUARD.ledger.holds()
-                if h.server_id is not None and not h.ended}
+        return known_server_ids()
 
     def _server_lost(self, e: Exception) -> None:
         """The server count failed (server gone?): say so once and stop counting."""
@@ -358,20 +336,7 @@ class LeakCheck:
             return []
         if growth is None:
             return []
-        path, line, _ = item.location
-        site = Site(str(item.path) if hasattr(item, "path") else path, (line or 0) + 1,
-                    item.name)
-        return [Finding(
-            code="PD303",
-            message=(f"{self.server.label} connections of this process that no pool or hold "
-                     f"accounts for grew from {growth.before} to {growth.after} during test "
-                     f"{item.nodeid}; server connection ids: "
-                     + ", ".join(f"{i} (matched by {how})"
-                                 for i, how in sorted(growth.matched_by.items()))),
-            site=site, pids=[os.getpid()],
-            details={"server": self.server.url, "before": growth.before,
-                     "after": growth.after, "server_ids": sorted(growth.ids),
-                     "matched_by": growth.matched_by})]
+        return [growth_finding(self.server, growth, item)]
 
     # ------------------------------------------------------------------ session
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..guard import GUARD
 from ..ledger import Hold, current_task_name
-from ..sites import Frames, capture, judged_files, walker
+from ..sites import Frames, capture, judged_files, walker, walkers
 
 NO_SPEEDUPS_ENV = "POOLDOCTOR_NO_SPEEDUPS"
 
@@ -39,10 +39,12 @@ _get_running_loop = asyncio._get_running_loop
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
 _active: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
+_active_get = _active.get
 _next_id = GUARD.ledger.next_id
 _on_collected = GUARD.on_collected
-_remove = GUARD.ledger.remove
 _judged = judged_files()
+_judged_get = _judged.get
+_walks_get = walkers().get  # depth -> the stack walk of that depth (sites.walker)
 
 
 def user_stack_py(frame: FrameType, depth: int) -> Frames | None:
@@ -85,19 +87,56 @@ def new_hold(g: Any, info: Any, d: dict[str, Any], fairy: Any, frames: Frames) -
 
 
 def checkout_py(info: Any, d: dict[str, Any], fairy: Any) -> Hold | None:
+    """:func:`user_stack_py` and :func:`new_hold` written out in one function: no call, no
+    object but the hold and its stack (every object a checkout allocates feeds the GC)."""
     g = GUARD
     if info is None or d.get("_pd_pid") != g.pid or "_pd_hold" in d:
         return None
-    frames = user_stack_py(_getframe(2), g.depth)  # from the caller of Pool.connect()
-    if frames is None:
+    f: FrameType | None = _getframe(2)  # from the caller of Pool.connect()
+    while f is not None:
+        internal = _judged_get(f.f_code.co_filename)
+        if internal is False:
+            break
+        if internal is None:
+            return None
+        f = f.f_back
+    else:
         return None
-    return new_hold(g, info, d, fairy, frames)
+    depth = g.depth
+    walk = _walks_get(depth)
+    if walk is None:
+        walk = walker(depth)
+    frames = walk(f)
+    h = Hold(fairy, _on_collected)
+    h.frames = frames
+    h.id = hid = _next_id()
+    h.pool = info
+    h.since = _monotonic()
+    h.thread_id = ident = _get_ident()
+    h.thread = _active_get(ident)
+    h.pid = g.pid
+    h.server_id = d.get("_pd_server_id")
+    h.reported = h.txn_begun = h.txn_reported = False
+    h.txn_since = h.txn_frames = None
+    if _get_running_loop() is not None:
+        h.task = current_task_name()
+    d["_pd_hold"] = h
+    holds = info.holds
+    holds[hid] = h
+    next(info.checkout_counter)
+    n = len(holds)
+    if n > info.peak_checked_out:
+        info.peak_checked_out = n
+    return h
 
 
 def checkin_py(h: Hold) -> bool:
+    """The pool-table part of ``Ledger.remove()`` written out (a pool's holds are checkouts)."""
     if h.reported or GUARD.observers or h() is None:
         return False
-    _remove(h)
+    info = h.pool
+    if info.holds.pop(h.id, None) is not None:
+        info.hold_s_total += _monotonic() - h.since  # one load-add-store: no thread switch
     return True
 
 

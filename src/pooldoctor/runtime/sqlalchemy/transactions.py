@@ -61,11 +61,20 @@ def _make_end(orig: Callable[[Any], None]) -> Callable[[Any], None]:
         return TxnHook(orig, False)
 
     def do_end(dbapi_connection: Any) -> None:
-        """A commit or rollback (every checkin's reset too): the transaction is over."""
+        """A commit or rollback (every checkin's reset too): the transaction is over.
+        (:func:`_hold_of_fairy` and :func:`_txn_ended` written out: two calls less.)"""
         try:
             orig(dbapi_connection)
         finally:
-            _txn_ended(_hold_of_fairy(dbapi_connection))
+            try:
+                h = dbapi_connection._connection_record.__dict__.get("_pd_hold")
+                if h is not None and h.txn_since is not None:
+                    h.txn_since = None
+                    h.txn_frames = None
+            except AttributeError:  # a raw DB-API connection, or a detached proxy (no record)
+                pass
+            except Exception:
+                GUARD.internal_error("transaction end")
 
     return do_end
 
