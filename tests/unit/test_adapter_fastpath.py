@@ -44,6 +44,10 @@ def line() -> int:
 
 @pytest.fixture(params=IMPLS)
 def fast(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
+    # observers an earlier test left (metrics exporters) send every checkout down the careful
+    # path: these tests are about the fast one
+    observers = GUARD.observers[:]
+    GUARD.observers.clear()
     api.instrument(log=False, exit_check=False)
     is_internal_file(__file__)  # judged, as the careful path's first checkout leaves it
     c = request.param == "c"
@@ -70,6 +74,7 @@ def fast(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
             conn.close()
         api.uninstrument()
         GUARD.clear()
+        GUARD.observers[:] = observers
 
 
 def seen(pool: Pool, conn: sqlite3.Connection) -> Any:
