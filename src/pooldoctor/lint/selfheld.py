@@ -59,8 +59,8 @@ def owned_methods(ctx: ModuleContext) -> dict[str, dict[str, Kind]]:
 
 def _owned_kind(ctx: ModuleContext, fn: FuncNode, cls: ast.ClassDef) -> Kind | None:
     returns = ctx.returns.get(id(fn))
-    if not returns:
-        return None
+    if not returns or not all(_returns_self_attr(r.value) for r in returns):
+        return None  # the cheap refusal first: no body walk for most methods
     kept: dict[str, Kind] = {}
     for node in walk_shallow(fn.body):
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -93,6 +93,15 @@ def _owned_kind(ctx: ModuleContext, fn: FuncNode, cls: ast.ClassDef) -> Kind | N
         return None
     return Kind(found.code, f"{cls.name}.{fn.name}()", found.noun, found.with_closes,
                 found.driver, found.slot)
+
+
+def _returns_self_attr(value: ast.expr | None) -> bool:
+    """``return self.conn``, ``return self.conn, self.cur`` or ``return None``."""
+    if value is None or (isinstance(value, ast.Constant) and value.value is None):
+        return True
+    items = value.elts if isinstance(value, ast.Tuple) else [value]
+    return any(isinstance(i, ast.Attribute) and isinstance(i.value, ast.Name)
+               and i.value.id == "self" for i in items)
 
 
 def has_resource_methods(ctx: ModuleContext) -> bool:
