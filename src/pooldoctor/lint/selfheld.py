@@ -39,21 +39,34 @@ def _closing_name(name: str) -> bool:
 
 
 def owned_methods(ctx: ModuleContext) -> dict[str, dict[str, Kind]]:
-    """``class -> method -> kind`` for methods that open a resource, keep it on ``self`` and
-    return it (alone or as an item of a tuple), labelled ``Class.method()``."""
+    """``class -> method -> kind`` for the public methods that open a resource, keep it on
+    ``self`` and return it (alone or as an item of a tuple), labelled ``Class.method()``. A
+    private method (``Connection._revalidate_connection``) is the class's own business: other
+    classes do not call it, and following it would make every module that imports the class
+    be checked a second time."""
     cached = ctx.cache.get("owned_methods")
     if cached is not None:
         return cached  # type: ignore[return-value]
     out: dict[str, dict[str, Kind]] = {}
     ctx.cache["owned_methods"] = out
-    for stmt in ctx.tree.body:
-        if not isinstance(stmt, ast.ClassDef):
+    # only methods with a call of interest stored on self (the indexer's calls): no body walk
+    # for the getters and the plain methods
+    seen: set[int] = set()
+    for cs in ctx.calls:
+        fn, cls, stmt = cs.func, cs.cls, cs.stmt
+        if fn is None or cls is None or id(fn) in seen or fn.name.startswith("_") \
+                or not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
             continue
-        for fn in stmt.body:
-            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name != "__init__":
-                kind = _owned_kind(ctx, fn, stmt)
-                if kind is not None:
-                    out.setdefault(stmt.name, {})[fn.name] = kind
+        t = stmt.targets[0]
+        if not (isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
+                and t.value.id == "self"):
+            continue
+        seen.add(id(fn))
+        if not any(fn is item for item in cls.body) or not any(cls is c for c in ctx.tree.body):
+            continue  # a nested function or class
+        kind = _owned_kind(ctx, fn, cls)
+        if kind is not None:
+            out.setdefault(cls.name, {})[fn.name] = kind
     return out
 
 
