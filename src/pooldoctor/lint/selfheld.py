@@ -52,6 +52,7 @@ def owned_methods(ctx: ModuleContext) -> dict[str, dict[str, Kind]]:
     # only methods with a call of interest stored on self (the indexer's calls): no body walk
     # for the getters and the plain methods
     seen: set[int] = set()
+    methods: set[int] | None = None
     for cs in ctx.calls:
         fn, cls, stmt = cs.func, cs.cls, cs.stmt
         if fn is None or cls is None or id(fn) in seen or fn.name.startswith("_") \
@@ -62,7 +63,10 @@ def owned_methods(ctx: ModuleContext) -> dict[str, dict[str, Kind]]:
                 and t.value.id == "self"):
             continue
         seen.add(id(fn))
-        if not any(fn is item for item in cls.body) or not any(cls is c for c in ctx.tree.body):
+        if methods is None:
+            methods = {id(item) for c in ctx.tree.body if isinstance(c, ast.ClassDef)
+                       for item in c.body}
+        if id(fn) not in methods:
             continue  # a nested function or class
         kind = _owned_kind(ctx, fn, cls)
         if kind is not None:
@@ -141,6 +145,23 @@ def _class_resource_methods(ctx: ModuleContext, spelled: str) -> dict[str, Kind]
     return None
 
 
+def _method_names(ctx: ModuleContext) -> set[str]:
+    """The names of every resource method of this module's classes and of the run's."""
+    from .values import class_methods
+
+    cached = ctx.cache.get("resource_method_names")
+    if cached is None:
+        names: set[str] = set()
+        ext = ctx.external
+        for table in (class_methods(ctx, _factories(ctx)), owned_methods(ctx),
+                      ext.classes if ext is not None else {},
+                      ext.owned if ext is not None else {}):
+            for methods in table.values():
+                names.update(methods)
+        ctx.cache["resource_method_names"] = cached = names
+    return cached  # type: ignore[return-value]
+
+
 def _holder_class(ctx: ModuleContext, cls: ast.ClassDef, holder: str) -> str | None:
     """``Database`` of ``self.d_b = Database(...)`` in any method of ``cls``."""
     for fn in cls.body:
@@ -166,6 +187,8 @@ def held_call(ctx: ModuleContext, cs: CallSite) -> tuple[Kind, str, list[str]] |
             or not isinstance(f.value, ast.Attribute) or not isinstance(f.value.value, ast.Name) \
             or f.value.value.id != "self":
         return None
+    if f.attr not in _method_names(ctx):
+        return None  # the cheap refusal first: no walk of the class for most calls
     holder = f.value.attr
     spelled = _holder_class(ctx, cls, holder)
     if not spelled:
