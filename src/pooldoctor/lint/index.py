@@ -26,6 +26,8 @@ class Summary:
         self.aliases: dict[str, str] = {}  # imported name -> absolute origin
         self.stars: list[str] = []  # modules imported with `*`
         self.classes: dict[str, dict[str, Kind]] = {}  # class -> its factory methods
+        # class -> methods that keep the resource they open on self and return it (selfheld.py)
+        self.owned: dict[str, dict[str, Kind]] = {}
         self.params: dict[str, list[str]] = {}  # function -> positional parameters
         # calls of other modules' functions with a function as argument (values.py)
         self.passes: list[tuple[tuple[str, ...], int | str, tuple[str, ...]]] = []
@@ -42,20 +44,21 @@ class Externals:
         self.engines: set[str] = set()
         self.plain: set[str] = set()  # project functions that are not generators
         self.classes: dict[str, dict[str, Kind]] = {}  # class -> its factory methods
+        self.owned: dict[str, dict[str, Kind]] = {}  # class -> its owning methods
         # (function of this module, parameter) -> the factory other modules pass to it
         self.params: dict[tuple[str, str], Kind] = {}
 
     def __bool__(self) -> bool:
         """Does it change what the rules see (beyond PD211's plain functions)?"""
         return bool(self.factories or self.closers or self.generators or self.engines
-                    or self.classes or self.params)
+                    or self.classes or self.owned or self.params)
 
     def names(self) -> set[str]:
         """The last part of every spelling: what the indexer must keep calls of."""
         out = set()
         for key in (*self.factories, *self.closers, *self.generators, *self.engines):
             out.add(key.rsplit(".", 1)[-1])
-        for methods in self.classes.values():
+        for methods in (*self.classes.values(), *self.owned.values()):
             out.update(methods)
         out.update(param for _, param in self.params)
         return out

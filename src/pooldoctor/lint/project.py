@@ -71,6 +71,7 @@ def summarize(ctx: ModuleContext) -> Summary:
     """What the top-level functions of ``ctx`` offer the other modules."""
     from .rules._resources import _closer_functions
     from .rules.pd211 import _generators
+    from .selfheld import owned_methods
     from .values import class_methods, passed_factories
 
     module, is_pkg = module_name(ctx.path)
@@ -83,6 +84,7 @@ def summarize(ctx: ModuleContext) -> Summary:
         if not cls:
             summary.factories[name] = kind
     summary.classes = class_methods(ctx, table)
+    summary.owned = owned_methods(ctx)
     summary.closers = dict(_closer_functions(ctx))
     summary.generators = set(_generators(ctx))
     for stmt in ctx.tree.body:
@@ -242,7 +244,7 @@ class Project:
         s = self.module(mod)
         if s is None:
             return None
-        if name in s.functions or name in s.classes:
+        if name in s.functions or name in s.classes or name in s.owned:
             return s, name
         nxt = s.aliases.get(name)
         if nxt is not None and nxt != origin:
@@ -318,13 +320,14 @@ class Project:
                 continue
             target = self.module(origin)  # a module: `from . import db` / `import app.db as db`
             if target is not None and target is not s:
-                for name in (*target.functions, *target.classes):
+                for name in (*target.functions, *target.classes, *target.owned):
                     self._add(ext, f"{local}.{name}", target, name)
         for star in s.stars:
             target = self.module(star)
             if target is None or target is s:
                 continue
-            names = set(target.functions) | set(target.aliases) | set(target.classes)
+            names = set(target.functions) | set(target.aliases) | set(target.classes) \
+                | set(target.owned)
             for name in names:
                 if name.startswith("_") or name in s.functions or name in s.aliases:
                     continue
@@ -347,9 +350,12 @@ class Project:
         methods = s.classes.get(name)
         if methods:
             ext.classes[spelled] = methods
+        owned = s.owned.get(name)
+        if owned:
+            ext.owned[spelled] = owned
         if name in s.generators:
             ext.generators.add(spelled)
-        elif kind is not None or closed or name in s.engines or methods:
+        elif kind is not None or closed or name in s.engines or methods or owned:
             pass
         else:
             ext.plain.add(spelled)

@@ -11,8 +11,8 @@ parameter that receives one.
   argument of any call of ``run`` in the run is one (calls from other modules arrive as
   ``Externals.params``).
 
-Not followed: an instance kept on ``self`` (``self.db.connect()``), a factory in a container
-(``FACTORIES["pg"]()``), a method of a parameter.
+An instance kept on ``self`` (``self.db.connect()``) is ``selfheld.py``'s. Not followed: a
+factory in a container (``FACTORIES["pg"]()``), a method of a parameter.
 """
 
 from __future__ import annotations

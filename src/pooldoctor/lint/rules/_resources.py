@@ -19,6 +19,7 @@ from ..flow import Interpreter
 from ..flowstate import CLOSERS, Verdict
 from ..issues import Issue
 from ..resources import DRIVERS, Kind, classify
+from ..selfheld import has_resource_methods, held_call, holder_closed
 
 HINT = {
     "PD201": "use `with contextlib.closing(...)` or close() in a finally",
@@ -88,12 +89,28 @@ def _is_fixture(func: FuncNode) -> bool:
 def _analyse(ctx: ModuleContext) -> list[Issue]:
     issues: list[Issue] = []
     assigned_cache: dict[int, set[str]] = {}
+    held: bool | None = None
     for cs in ctx.calls:
         kind = classify(ctx, cs.node, cs.func, cs.cls)
         if kind is None:
+            if cs.cls is not None and isinstance(cs.stmt, ast.Assign):
+                if held is None:
+                    held = has_resource_methods(ctx)
+                if held:
+                    _held(ctx, cs, issues)
             continue
         _one(ctx, cs, kind, issues, assigned_cache)
     return issues
+
+
+def _held(ctx: ModuleContext, cs: CallSite, issues: list[Issue]) -> None:
+    """``self.con, self.cur = self.d_b.connect()`` (``selfheld.py``)."""
+    found = held_call(ctx, cs)
+    if found is None:
+        return
+    kind, holder, attrs = found
+    for attr in attrs:
+        _check_self_attr(ctx, cs, kind, attr, cs.stmt.lineno, cs.node, issues, holder)
 
 
 def _assigned_names(func: FuncNode, cache: dict[int, set[str]]) -> set[str]:
@@ -130,8 +147,14 @@ def _one(ctx: ModuleContext, cs: CallSite, kind: Kind, issues: list[Issue],
                                 and len(parent.targets) == 1):
             return
         target = parent.targets[0]
-        if not isinstance(target, (ast.Tuple, ast.List)) or len(target.elts) <= kind.slot \
-                or not isinstance(target.elts[kind.slot], ast.Name):
+        if not isinstance(target, (ast.Tuple, ast.List)) or len(target.elts) <= kind.slot:
+            return
+        item = target.elts[kind.slot]
+        if isinstance(item, ast.Attribute) and isinstance(item.value, ast.Name) \
+                and item.value.id == "self":  # self.con, self.cur = get_pair()
+            _check_self_attr(ctx, cs, kind, item.attr, stmt.lineno, call, issues)
+            return
+        if not isinstance(item, ast.Name):
             return
         var = target.elts[kind.slot].id  # type: ignore[attr-defined]
         verdict = _interpret(ctx, func, var, stmt, kind, call)
@@ -301,9 +324,11 @@ def _message(kind: Kind, var: str, v: Verdict, site_line: int, fname: str | None
 
 
 def _check_self_attr(ctx: ModuleContext, cs: CallSite, kind: Kind, attr: str, line: int,
-                     call: ast.Call, issues: list[Issue]) -> None:
+                     call: ast.Call, issues: list[Issue], holder: str | None = None) -> None:
     cls = cs.cls
     if cls is None:
+        return
+    if holder is not None and holder_closed(cls, holder, attr):
         return
     local = {s.name: s for s in ctx.tree.body if isinstance(s, ast.ClassDef)}
     todo, seen, unknown_base = [cls], set(), False
@@ -322,9 +347,10 @@ def _check_self_attr(ctx: ModuleContext, cs: CallSite, kind: Kind, attr: str, li
                 unknown_base = True
     if unknown_base:
         return  # a base class we cannot see may close it in its own close()
+    nor = "" if holder is None else f" (nor is self.{holder})"
     issues.append(Issue(kind.code, line, ctx.column(call) if call.lineno == line else 1,
                         f"{kind.noun} stored on self.{attr} from {kind.label} is never closed "
-                        f"by class {cls.name}; close it in close() or __exit__()",
+                        f"by class {cls.name}{nor}; close it in close() or __exit__()",
                         cs.func.name if cs.func else None))
 
 
