@@ -60,29 +60,43 @@ def user_stack_py(frame: FrameType, depth: int) -> Frames | None:
     return None
 
 
-def new_hold(g: Any, info: Any, d: dict[str, Any], fairy: Any, frames: Frames) -> Hold:
-    """Create the hold of a checkout: on the record, then in the pool's table (no lock: a
-    dict store is atomic, and so is ``next()`` on the checkout counter)."""
-    h = Hold(fairy, _on_collected)
-    h.id = hid = _next_id()
-    h.pool = info
+def make_hold(obj: Any, pool: Any, frames: Frames, pid: int, server_id: Any) -> Hold:
+    """A new hold of ``obj`` (a pool's connection proxy, or an adapter's connection) in
+    ``pool``, every field set. The careful paths share it (SQLAlchemy's :func:`new_hold`, the
+    adapters' ``protocol.checkout``); the fast paths (:func:`checkout_py`,
+    ``adapters/fastpath.py``, their C twins) write the same out inline, a call less."""
+    h = Hold(obj, _on_collected)
+    h.id = _next_id()
+    h.pool = pool  # kind: CHECKOUT, the class default (no per-hold __dict__)
     h.frames = frames
     h.since = _monotonic()
     h.thread_id = ident = _get_ident()
-    h.thread = _active.get(ident)
-    h.pid = g.pid
-    h.server_id = d.get("_pd_server_id")
+    h.thread = _active_get(ident)  # names and PD110 stay right when the id is reused
+    h.pid = pid
+    h.server_id = server_id
     h.reported = h.txn_begun = h.txn_reported = False
     h.txn_since = h.txn_frames = None
     if _get_running_loop() is not None:
         h.task = current_task_name()
-    d["_pd_hold"] = h
-    holds = info.holds
-    holds[hid] = h
-    next(info.checkout_counter)
+    return h
+
+
+def enter(pool: Any, h: Hold) -> None:
+    """Put ``h`` in its pool's table and count the checkout (no lock: a dict store is atomic,
+    and so is ``next()`` on the checkout counter)."""
+    holds = pool.holds
+    holds[h.id] = h
+    next(pool.checkout_counter)
     n = len(holds)
-    if n > info.peak_checked_out:
-        info.peak_checked_out = n
+    if n > pool.peak_checked_out:
+        pool.peak_checked_out = n
+
+
+def new_hold(g: Any, info: Any, d: dict[str, Any], fairy: Any, frames: Frames) -> Hold:
+    """Create the hold of a checkout: on the record, then in the pool's table."""
+    h = make_hold(fairy, info, frames, g.pid, d.get("_pd_server_id"))
+    d["_pd_hold"] = h
+    enter(info, h)
     return h
 
 

@@ -14,7 +14,6 @@ own failures.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from typing import Any
 
 from ...findings import Finding
 from ...guard import GUARD
-from ...ledger import CHECKOUT, Hold, current_task_name
+from ...ledger import CHECKOUT, Hold
 from ...sites import capture, format_stack, site_of
 from .. import hotpath as _hotpath
 from ..holders import add_to_error, holders_lines, holders_summary
@@ -36,16 +35,11 @@ __all__ = ["all_stats", "begin", "careful_checkout", "careful_wait", "checkin", 
            "stats_for_pool", "timed_out", "wait_begins", "waited"]
 
 _monotonic = time.monotonic
-_get_ident = threading.get_ident
-_active: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
-_modules = sys.modules
 _getframe = sys._getframe
 _fast_checkin = _hotpath.checkin  # the SQLAlchemy path's checkin (C when built): same ledger
 # the C stack walker when built (None: a frame not judged yet; capture() then judges it)
 _user_stack: Callable[[Any, int], Any] = (
     _hotpath._c.user_stack if _hotpath._c is not None else _hotpath.user_stack_py)
-_on_collected = GUARD.on_collected  # the guard is one object for the process's life
-_next_id = GUARD.ledger.next_id
 
 
 def _server_id(conn: Any) -> int | None:
@@ -95,29 +89,12 @@ def checkout(st: PoolStats, obj: Any, conn: Any = None, skip: int = 1) -> Hold |
             frames = capture(skip + 1, depth)
             if not frames:
                 return None
-        h = Hold(obj, _on_collected)
-        h.id = hid = _next_id()
-        h.pool = st  # kind: CHECKOUT, the class default (no per-hold __dict__)
-        h.frames = frames
-        h.since = _monotonic()
-        h.thread_id = ident = _get_ident()
-        h.thread = _active.get(ident)  # names and PD110 stay right when the id is reused
-        h.pid = g.pid
         c = obj if conn is None else conn
         e = _sids.get(id(c))
-        h.server_id = e[1] if e is not None and e[0]() is c else _server_id(c)
-        h.reported = h.txn_begun = h.txn_reported = False
-        h.txn_since = h.txn_frames = None
-        aio = _modules.get("asyncio")
-        if aio is not None and aio._get_running_loop() is not None:
-            h.task = current_task_name()
+        sid = e[1] if e is not None and e[0]() is c else _server_id(c)
+        h = _hotpath.make_hold(obj, st, frames, g.pid, sid)
         _objs[key] = h
-        holds = st.holds
-        holds[hid] = h
-        next(st.checkout_counter)
-        n = len(holds)
-        if n > st.peak_checked_out:
-            st.peak_checked_out = n
+        _hotpath.enter(st, h)
         if g.observers:
             g.observe("on_checkout", st, h)
         return h
