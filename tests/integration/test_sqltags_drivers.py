@@ -65,25 +65,7 @@ def test_raw_psycopg_statements_are_tagged(pg_url: str, guard: object) -> None:
 
 def test_raw_pymysql_statements_are_tagged(mysql_url: str, guard: object) -> None:
     pooldoctor.instrument(tag_sql=True, log=False, exit_check=False)
-    conn = _my(mysql_url)
-    table = unique("pdtag")
-    try:
-        with conn.cursor() as cur:
-            cur.execute(MY_SELF)
-            seen = cur.fetchone()[0]
-            assert _site_function(seen) == "_my"
-            cur.execute(MY_SELF + " AND %s = 1 AND '%%' = '%%'", (1,))
-            seen = cur.fetchone()[0]
-            assert "%%" not in seen.split("/*")[1] and sqlcomment.parse(seen)
-            cur.execute(f"CREATE TABLE {table} (x int)")
-            # a multi-row INSERT built by executemany() still works (tagged once, at its end)
-            cur.executemany(f"INSERT INTO {table} VALUES (%s)", [(1,), (2,), (3,)])
-            cur.execute(f"SELECT SUM(x) FROM {table}")
-            assert int(cur.fetchone()[0]) == 6
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.close()
+    _mysql_statements_are_tagged(_my(mysql_url), "_my", doubles=True)
 
 
 def test_sqlalchemy_executemany_and_percent_on_mysql(mysql_url: str, guard: object) -> None:
