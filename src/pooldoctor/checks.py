@@ -44,8 +44,11 @@ def report_collected(g: Guard, h: Hold) -> None:
                 or ("SQLAlchemy could not return it (asyncio driver) and terminated it"
                     if getattr(dialect, "is_async", False)
                     else "SQLAlchemy reset it and put it back silently"))
-        msg = (f"connection checked out at {_short(h)} was garbage-collected without being "
-               f"returned, {fmt_s(h.age())} after checkout; {fate}")
+        how = ("was closed with close() instead of being returned, then garbage-collected"
+               if h.extra and h.extra.get("closed_unreturned")
+               else "was garbage-collected without being returned")
+        msg = (f"connection checked out at {_short(h)} {how}, {fmt_s(h.age())} after "
+               f"checkout; {fate}")
     else:
         msg = (f"connection opened at {_short(h)} was garbage-collected without close(), "
                f"{fmt_s(h.age())} after it was opened")

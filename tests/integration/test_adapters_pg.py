@@ -136,6 +136,30 @@ def test_psycopg_pool_dropped_checkout_is_pd102(pg: None) -> None:
         assert "psycopg_pool never gets it back" in f.message
 
 
+@pytest.mark.parametrize("close_returns", [False, True])
+def test_psycopg_pool_connection_closed_instead_of_returned(pg: None,
+                                                           close_returns: bool) -> None:
+    """``conn.close()`` on a lent connection: with ``close_returns=True`` psycopg_pool takes it
+    back (nothing to report); without, the pool still counts it out: PD102 says it was closed."""
+    with psycopg_pool.ConnectionPool(pg_dsn(), min_size=0, max_size=2, open=True,
+                                     close_returns=close_returns) as pool:
+        def close_it() -> int:
+            conn = pool.getconn(); line = here()  # noqa: E702
+            conn.close()
+            return line
+
+        line = close_it()
+        gc.collect()
+        GUARD.drain()
+        if close_returns:
+            assert findings() == [] and adapter_holds() == []
+            assert pool.get_stats()["pool_size"] >= 1
+        else:
+            f = wait_finding("PD102", line)
+            assert "was closed with close() instead of being returned" in f.message
+            assert "psycopg_pool never gets it back" in f.message
+
+
 async def test_async_psycopg_pool_leak_in_a_task_and_timeout(pg: None) -> None:
     pool = psycopg_pool.AsyncConnectionPool(pg_dsn(), min_size=0, max_size=1, open=False)
     await pool.open()

@@ -49,6 +49,8 @@ def patch(p: Patcher) -> None:
         finally:
             if getattr(self, "closed", True):
                 close_hold(self)
+                if getattr(self, "_pool", None) is not None:
+                    _closed_unreturned(self)
 
     def __del__(self: Any, *args: Any) -> None:
         try:
@@ -63,3 +65,15 @@ def patch(p: Patcher) -> None:
     p.wrap(cls, "close", close_)
     p.wrap(cls, "__del__", __del__)
     patch_cursors(p, cls)
+
+
+def _closed_unreturned(conn: Any) -> None:
+    """A connection psycopg_pool lent was closed, not given back (``putconn()`` would have
+    ended its checkout first): the pool still counts it out, so PD102 says how it ended."""
+    try:
+        protocol = sys.modules.get("pooldoctor.runtime.adapters.protocol")
+        h = protocol.live_hold(conn) if protocol is not None else None
+        if h is not None:
+            h.extra = {**(h.extra or {}), "closed_unreturned": True}
+    except Exception:
+        GUARD.internal_error("psycopg close")
