@@ -726,10 +726,37 @@ internal_error(const char *where)
     Py_XDECREF(tb);
 }
 
-/* A transaction begins on h: when, and where unless it is the checkout's first. */
+/* A transaction begins on h: when, and where unless it is the checkout's first. The thread
+ * that begins it uses the connection now: a checkout taken by one thread and handed to another
+ * becomes the other's (Hold.adopt: rare, so through Python), so the first thread's end is no
+ * PD110. */
 static int
 txn_begin(PyObject *h)
 {
+    /* the same ident may be a new thread's (idents are reused): the Thread objects decide */
+    PyObject *ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (ident == NULL) {
+        return -1;
+    }
+    PyObject *thread = PyDict_GetItemWithError(threads, ident); /* borrowed */
+    int same = thread != NULL || !PyErr_Occurred() ? 1 : -1;
+    if (same == 1) {
+        PyObject *tid = FIELD(h, F_THREAD_ID), *owner = FIELD(h, F_THREAD);
+        same = tid != NULL && PyObject_RichCompareBool(tid, ident, Py_EQ) == 1 &&
+               owner == (thread != NULL ? thread : Py_None);
+    }
+    Py_DECREF(ident);
+    if (same < 0) {
+        return -1;
+    }
+    if (!same) {
+        PyErr_Clear();
+        PyObject *r = PyObject_CallMethod(h, "adopt", NULL);
+        if (r == NULL) {
+            return -1;
+        }
+        Py_DECREF(r);
+    }
     if (set_field(h, F_TXN_SINCE, monotonic()) < 0) {
         return -1;
     }

@@ -99,9 +99,10 @@ class Hold(weakref.ref):  # type: ignore[type-arg]
     def adopt(self) -> None:
         """The calling thread uses the connection now: it becomes the owner (a handover)."""
         ident = _get_ident()
-        if ident != self.thread_id:
+        thread = _active.get(ident)
+        if ident != self.thread_id or thread is not self.thread:  # idents are reused
             self.thread_id = ident
-            self.thread = _active.get(ident)
+            self.thread = thread
             self.dead_seen = None
 
     def age(self, now: float | None = None) -> float:

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 import pooldoctor
@@ -137,6 +138,46 @@ def test_a_connection_handed_over_and_used_is_not_reported(tmp_path: Path,
     assert h.thread is c and h.thread_name == "consumer"
     stop.set()
     c.join()
+
+
+@pytest.mark.parametrize("consumer_first", [True, False])
+def test_a_pool_checkout_handed_over_and_used_is_not_reported(
+        tmp_path: Path, guard: object, consumer_first: bool) -> None:
+    """A checkout taken by a thread that ends and used by the next (it begins a transaction on
+    it) is the next thread's; started after the first has ended, the next thread often gets
+    the same ident (idents are reused): its Thread object tells them apart."""
+    pooldoctor.instrument(**QUIET)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'h.db'}", poolclass=sa.pool.QueuePool)
+    q: queue.Queue[Any] = queue.Queue()
+    used = threading.Event()
+    stop = threading.Event()
+
+    def producer() -> None:
+        q.put(engine.connect())
+
+    def consumer() -> None:
+        conn = q.get(timeout=10)
+        conn.exec_driver_sql("SELECT 1")
+        used.set()
+        stop.wait(10)
+        conn.close()
+
+    c = threading.Thread(target=consumer, name="consumer")
+    if consumer_first:
+        c.start()
+    run_thread(producer, "producer")
+    if not consumer_first:
+        c.start()
+    try:
+        assert used.wait(10)
+        passes()
+        assert "PD110" not in codes()
+        (h,) = [h for h in GUARD.ledger.holds() if h.kind == "checkout"]
+        assert h.thread is c and h.thread_name == "consumer"
+    finally:
+        stop.set()
+        c.join()
+        engine.dispose()
 
 
 def test_pd101_tells_where_the_holding_thread_is_now(tmp_path: Path, guard: object) -> None:

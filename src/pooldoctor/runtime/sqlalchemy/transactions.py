@@ -8,6 +8,7 @@ dispatches its (empty) execution events at every statement: several microseconds
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from .. import sqltags
 from ..hotpath import TxnHook
 
 _monotonic = time.monotonic
+_get_ident = threading.get_ident
+_active: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
 
 
 def _hold_of_fairy(fairy: Any) -> Hold | None:
@@ -44,6 +47,9 @@ def _make_begin(orig: Callable[[Any], None]) -> Callable[[Any], None]:
         try:
             h = _hold_of_fairy(dbapi_connection)
             if h is not None:
+                ident = _get_ident()  # the same ident may be a new thread's (reused)
+                if h.thread_id != ident or h.thread is not _active.get(ident):
+                    h.adopt()  # handed to this thread, which uses it now (no PD110 then)
                 h.txn_since = _monotonic()
                 h.txn_reported = False
                 if h.txn_begun:
