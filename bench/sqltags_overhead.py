@@ -14,7 +14,7 @@ per statement: that is in the PostgreSQL wall figure.
 statement counted by valgrind's callgrind in child processes (``PYTHONHASHSEED=0``, address
 randomisation off), from two runs of different lengths per side, so start-up cancels out.
 
-    python bench/sqltags_overhead.py [--statements 300] [--rounds 60] [--pg URL | --no-pg]
+    python bench/sqltags_overhead.py [--statements 300] [--rounds 300] [--pg URL | --no-pg]
                                      [--callgrind [--cg-repeats 3]]
 """
 
@@ -130,7 +130,7 @@ def main() -> int:
         return 0
     ap = argparse.ArgumentParser()
     ap.add_argument("--statements", type=int, default=300)
-    ap.add_argument("--rounds", type=int, default=60)
+    ap.add_argument("--rounds", type=int, default=300)
     ap.add_argument("--pg", default=PG)
     ap.add_argument("--no-pg", action="store_true")
     ap.add_argument("--callgrind", action="store_true")
