@@ -68,9 +68,8 @@ def test_garbage_collected_gives_pd102_naming_the_line(guard: object) -> None:
     conn, line = open_here()
     del conn
     gc.collect()
-    GUARD.drain()
-    (f,) = pooldoctor.report().findings
-    assert f.code == "PD102"
+    f = wait_for("PD102")  # polled: the watchdog's sweep may hold it a moment longer
+    assert len(pooldoctor.report().findings) == 1
     assert f.site is not None and (f.site.file, f.site.line) == (__file__, line)
     assert f"test_dbapi_sqlite.py:{line} in open_here" in f.message
     assert "without close()" in f.message
