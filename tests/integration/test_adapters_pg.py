@@ -152,7 +152,7 @@ def test_psycopg_pool_connection_closed_instead_of_returned(pg: None,
         gc.collect()
         GUARD.drain()
         if close_returns:
-            assert findings() == [] and adapter_holds() == []
+            assert findings("PD102") == [] and adapter_holds() == []
             assert pool.get_stats()["pool_size"] >= 1
         else:
             f = wait_finding("PD102", line)
@@ -315,7 +315,8 @@ async def test_psycopg_async_collected_after_the_server_ended_it(pg: None,
         wait_finding("PD102", line)  # polled: the watchdog's sweep may hold it a moment longer
     GUARD.drain()
     assert adapter_holds() == []
-    assert [f.code for f in findings()] == ([] if ended_by_server else ["PD102"])
+    # (PD101 may come too: the fixture's leak threshold is 0.2 s, a busy machine takes that)
+    assert [f.code for f in findings("PD102")] == ([] if ended_by_server else ["PD102"])
 
 
 # --------------------------------------------------------------------------- DBUtils PersistentDB
