@@ -20,10 +20,11 @@ import pooldoctor
 from pooldoctor import metrics
 from pooldoctor.guard import GUARD
 from pooldoctor.metrics import otel, prometheus
-from pooldoctor.metrics.semconv import POOL_NAME, STATE, pool_name
+from pooldoctor.metrics.semconv import pool_name
 from pooldoctor.runtime.adapters.protocol import stats_for_pool
 
 from ..adapter_helpers import pg_args, pg_dsn, pg_uri
+from ..otel_helpers import figures
 
 
 @pytest.fixture
@@ -33,19 +34,6 @@ def guarded(pg_url: str, guard: Any) -> Iterator[None]:
     metrics.enable()
     yield
     metrics.disable()
-
-
-def otel_figures(reader: InMemoryMetricReader, pool: str) -> dict[tuple[str, str], float]:
-    out: dict[tuple[str, str], float] = {}
-    data = reader.get_metrics_data()
-    for rm in data.resource_metrics if data else ():
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                for p in m.data.data_points:
-                    if p.attributes.get(POOL_NAME) == pool:
-                        state = str(p.attributes.get(STATE, ""))
-                        out[(m.name, state)] = getattr(p, "count", None) or p.value
-    return out
 
 
 def prom_gauges(registry: CollectorRegistry, label: str) -> dict[tuple[str, str], float]:
@@ -78,7 +66,7 @@ def test_psycopg_pool_in_stats_prometheus_and_otel(guarded: None) -> None:
         g = prom_gauges(registry, label)
         assert g[("pooldoctor_connections", "used")] == 2
         assert g[("pooldoctor_connections_max", "")] == 3
-        o = otel_figures(reader, name)
+        o = figures(reader, name)
         assert o[("db.client.connection.count", "used")] == 2
         assert o[("db.client.connection.max", "")] == 3
         assert o[("db.client.connection.idle.min", "")] == 2
@@ -86,7 +74,7 @@ def test_psycopg_pool_in_stats_prometheus_and_otel(guarded: None) -> None:
         pool.putconn(b)
         s = pooldoctor.stats(pool)
         assert (s["connections_used"], s["returns_num"]) == (0, 2)
-        assert otel_figures(reader, name)[("db.client.connection.count", "used")] == 0
+        assert figures(reader, name)[("db.client.connection.count", "used")] == 0
         assert prom_gauges(registry, label)[("pooldoctor_connections", "used")] == 0
     finally:
         prometheus.unregister(registry)
@@ -108,7 +96,7 @@ async def test_asyncpg_pool_in_stats_and_otel_by_its_default_name(guarded: None)
     otel.instrument(MeterProvider(metric_readers=[reader]))
     a = pg_args()
     name = f"{a['host']}:{a['port']}/{a['dbname']}"  # server.address:server.port/db.namespace
-    before = otel_figures(reader, name)  # other pools of this server in the process
+    before = figures(reader, name)  # other pools of this server in the process
     pool = await asyncpg.create_pool(pg_uri(), min_size=1, max_size=2)
     try:
         c = await pool.acquire()
@@ -116,7 +104,7 @@ async def test_asyncpg_pool_in_stats_and_otel_by_its_default_name(guarded: None)
         assert st is not None and pool_name(st) == name
         s = pooldoctor.stats(pool)
         assert (s["connections_used"], s["pool_max"], s["requests_num"]) == (1, 2, 1)
-        used = otel_figures(reader, name).get(("db.client.connection.count", "used"), 0)
+        used = figures(reader, name).get(("db.client.connection.count", "used"), 0)
         assert used - before.get(("db.client.connection.count", "used"), 0) == 1
         await pool.release(c)
         await asyncio.sleep(0)

@@ -29,8 +29,10 @@ from pooldoctor import metrics
 from pooldoctor.findings import shorten_path
 from pooldoctor.metrics import otel, prometheus, semconv
 from pooldoctor.metrics.recorder import RECORDER
-from pooldoctor.metrics.semconv import POOL_NAME, STATE, pool_name
+from pooldoctor.metrics.semconv import pool_name
 from pooldoctor.runtime.sqlalchemy import stats_for
+
+from ..otel_helpers import figures
 
 TIMEOUT = 0.5
 
@@ -48,25 +50,6 @@ def poll(cond: Any, what: str, deadline: float = 10.0) -> None:
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         threading.Event().wait(0.005)
-
-
-def figures(reader: InMemoryMetricReader, pool: str) -> dict[tuple[str, str], float]:
-    """``(metric, state or "") -> value`` of ``pool``; histograms as ``_count`` and ``_sum``."""
-    out: dict[tuple[str, str], float] = {}
-    data = reader.get_metrics_data()
-    for rm in data.resource_metrics if data else ():
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                for p in m.data.data_points:
-                    if p.attributes.get(POOL_NAME) != pool:
-                        continue
-                    state = str(p.attributes.get(STATE, ""))
-                    if hasattr(p, "bucket_counts"):
-                        out[(m.name + "_count", state)] = p.count
-                        out[(m.name + "_sum", state)] = p.sum
-                    else:
-                        out[(m.name, state)] = p.value
-    return out
 
 
 def test_otel_sdk_on_a_postgres_pool_under_load(rec: Any, pg_url: str) -> None:
