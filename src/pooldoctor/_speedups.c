@@ -9,7 +9,7 @@
  *   checkin(hold) -> bool
  *   user_stack(frame, depth) -> tuple | None
  *   TxnHook(orig, begin) -> a dialect's do_begin (begin=True) or do_commit/do_rollback
- *   configure(guard, hold_type, on_collected, judged, ids, get_running_loop, task_name,
+ *   configure(guard, hold_type, on_collected, judged, ids, get_running_loop, current_task,
  *             capture, threads)
  *
  * Speed comes from doing what the interpreter's specialised instructions do: a Hold's
@@ -43,7 +43,7 @@
 
 /* set by configure() */
 static PyObject *guard_dict, *hold_type, *on_collected, *judged, *ids, *get_running_loop,
-    *task_name, *threads;
+    *current_task, *threads;
 enum {
     F_ID, F_POOL, F_FRAMES, F_SINCE, F_THREAD_ID, F_THREAD, F_PID, F_SERVER_ID, F_REPORTED,
     F_TXN_BEGUN, F_TXN_FRAMES, F_TXN_REPORTED, F_TXN_SINCE, N_FIELDS
@@ -55,7 +55,7 @@ static PyObject *guard, *capture;
 static Py_ssize_t field_offset[N_FIELDS];
 
 /* interned names */
-static PyObject *s_pid, *s_depth, *s_observers, *s_task, *s_holds, *s_checkout_counter,
+static PyObject *s_pid, *s_depth, *s_observers, *s_task, *s_get_name, *s_holds, *s_checkout_counter,
     *s_peak, *s_hold_s_total, *s_connection_record, *k_pd_pid, *k_pd_hold, *k_pd_server_id;
 
 #define FIELD(h, f) (*(PyObject **)((char *)(h) + field_offset[f]))
@@ -346,22 +346,46 @@ new_hold_sid(PyObject *info, PyObject *sid, PyObject *fairy, PyObject *frames, P
         set_field(h, F_TXN_SINCE, Py_NewRef(Py_None)) < 0) {
         goto fail;
     }
+    /* the running task's name: current_task is asyncio's table loop -> task (3.11) or its
+     * C current_task(loop) (see hotpath.task_name: no Python function on this path) */
     PyObject *loop = PyObject_CallNoArgs(get_running_loop);
     if (loop == NULL) {
         goto fail;
     }
-    int in_loop = loop != Py_None;
-    Py_DECREF(loop);
-    if (in_loop) {
-        PyObject *task = PyObject_CallNoArgs(task_name);
+    if (loop != Py_None) {
+        PyObject *task;
+        if (PyDict_CheckExact(current_task)) {
+            task = PyDict_GetItemWithError(current_task, loop);
+            if (task == NULL && !PyErr_Occurred()) {
+                task = Py_None;
+            }
+            Py_XINCREF(task);
+        }
+        else {
+            task = PyObject_CallOneArg(current_task, loop);
+        }
+        Py_DECREF(loop);
         if (task == NULL) {
             goto fail;
         }
-        int r = PyObject_SetAttr(h, s_task, task);
-        Py_DECREF(task);
-        if (r < 0) {
-            goto fail;
+        if (task != Py_None) {
+            PyObject *name = PyObject_CallMethodNoArgs(task, s_get_name);
+            Py_DECREF(task);
+            if (name == NULL) {
+                goto fail;
+            }
+            int r = PyObject_SetAttr(h, s_task, name);
+            Py_DECREF(name);
+            if (r < 0) {
+                goto fail;
+            }
         }
+        else {
+            Py_DECREF(task);
+        }
+    }
+    else {
+        Py_DECREF(loop);
     }
     return h;
 fail:
@@ -635,7 +659,7 @@ configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (nargs != 9) {
         PyErr_SetString(PyExc_TypeError,
                         "configure(guard, hold_type, on_collected, judged, ids, "
-                        "get_running_loop, task_name, capture, threads)");
+                        "get_running_loop, current_task, capture, threads)");
         return NULL;
     }
     PyObject *type = args[1];
@@ -664,7 +688,7 @@ configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     memcpy(field_offset, offsets, sizeof(offsets));
     Py_XSETREF(guard_dict, gdict);
     PyObject **slots[9] = {&guard, &hold_type,        &on_collected, &judged,
-                           &ids,   &get_running_loop, &task_name,    &capture, &threads};
+                           &ids,   &get_running_loop, &current_task, &capture, &threads};
     for (int i = 0; i < 9; i++) {
         Py_XSETREF(*slots[i], Py_NewRef(args[i]));
     }
@@ -907,9 +931,9 @@ static PyTypeObject TxnHookType = {
  * then takes its careful Python path (runtime/adapters/checkouts.py). */
 
 /* set by configure_adapters() */
-static PyObject *stats_type, *objs, *sids;
-static PyObject *s_active, *s_options, *s_wait_threshold, *s_pool_ref, *s_waiting,
-    *s_wait_s_total, *k_pd_stats;
+static PyObject *stats_type, *objs, *sids, *by_id;
+static PyObject *s_active, *s_options, *s_wait_threshold, *s_pool_ref, *s_anchor_ref, *s_via,
+    *s_waiting, *s_wait_s_total, *k_pd_stats;
 
 /* Whether the weak reference ref names obj (alive). */
 static int
@@ -928,22 +952,61 @@ refers_to(PyObject *ref, PyObject *obj)
 #endif
 }
 
+/* Whether the pool of stats dict d, which has no weak reference, is pool: its anchor (a
+ * weak reference in d) is alive and its attribute d["via"] is pool. */
+static int
+anchored_to(PyObject *d, PyObject *pool)
+{
+    PyObject *ref = PyDict_GetItemWithError(d, s_anchor_ref);
+    PyObject *via = ref == NULL ? NULL : PyDict_GetItemWithError(d, s_via);
+    if (via == NULL || !PyWeakref_CheckRefExact(ref) || !PyUnicode_CheckExact(via)) {
+        return 0;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *a;
+    if (PyWeakref_GetRef(ref, &a) <= 0) {
+        PyErr_Clear();
+        return 0;
+    }
+#else
+    PyObject *a = Py_NewRef(PyWeakref_GetObject(ref));
+#endif
+    PyObject *p = a == Py_None ? NULL : PyObject_GetAttr(a, via);
+    Py_DECREF(a);
+    if (p == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(p);
+    return p == pool;
+}
+
 /* The stats of an adapter's pool (new reference): pool itself when it is one, else the
- * PoolStats in its __dict__ whose weak reference names it; NULL with no exception set when
- * there is none (a pool not seen yet, or one without __dict__: asyncpg's). */
+ * PoolStats in its __dict__ whose weak reference names it, or for a pool without __dict__
+ * (asyncpg's) the one in by_id[id(pool)] whose anchor names it; NULL with no exception set
+ * when there is none (a pool not seen yet). */
 static PyObject *
 pool_stats(PyObject *pool, PyObject **st_dict)
 {
     PyObject *st;
+    int anchored = 0;
     if (Py_TYPE(pool) == (PyTypeObject *)stats_type) {
         st = Py_NewRef(pool);
     }
     else {
         PyObject **dp = _PyObject_GetDictPtr(pool);
         if (dp == NULL || *dp == NULL) {
-            return NULL;
+            PyObject *key = PyLong_FromVoidPtr(pool);
+            if (key == NULL) {
+                return NULL;
+            }
+            st = PyDict_GetItemWithError(by_id, key);
+            Py_DECREF(key);
+            anchored = 1;
         }
-        st = PyDict_GetItemWithError(*dp, k_pd_stats);
+        else {
+            st = PyDict_GetItemWithError(*dp, k_pd_stats);
+        }
         if (st == NULL || Py_TYPE(st) != (PyTypeObject *)stats_type) {
             return NULL;
         }
@@ -955,8 +1018,15 @@ pool_stats(PyObject *pool, PyObject **st_dict)
         return NULL;
     }
     if (st != pool) {
-        PyObject *ref = PyDict_GetItemWithError(d, s_pool_ref);
-        if (ref == NULL || !PyWeakref_CheckRefExact(ref) || !refers_to(ref, pool)) {
+        int same;
+        if (anchored) {
+            same = anchored_to(d, pool);
+        }
+        else {
+            PyObject *ref = PyDict_GetItemWithError(d, s_pool_ref);
+            same = ref != NULL && PyWeakref_CheckRefExact(ref) && refers_to(ref, pool);
+        }
+        if (!same) {
             Py_DECREF(d);
             Py_DECREF(st);
             return NULL;
@@ -1241,10 +1311,10 @@ adapter_checkin(PyObject *self, PyObject *obj)
 static PyObject *
 configure_adapters(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyType_Check(args[0]) || !PyDict_CheckExact(args[1]) ||
-        !PyDict_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "configure_adapters(stats_type, objects: dict, server_ids: dict)");
+    if (nargs != 4 || !PyType_Check(args[0]) || !PyDict_CheckExact(args[1]) ||
+        !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "configure_adapters(stats_type, objects: dict, "
+                                         "server_ids: dict, by_id: dict)");
         return NULL;
     }
     if (!configured()) {
@@ -1253,6 +1323,7 @@ configure_adapters(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(stats_type, Py_NewRef(args[0]));
     Py_XSETREF(objs, Py_NewRef(args[1]));
     Py_XSETREF(sids, Py_NewRef(args[2]));
+    Py_XSETREF(by_id, Py_NewRef(args[3]));
     Py_RETURN_NONE;
 }
 
@@ -1265,7 +1336,7 @@ static PyMethodDef methods[] = {
     {"user_stack", (PyCFunction)(void (*)(void))user_stack, METH_FASTCALL,
      "user_stack(frame, depth) -> tuple | None: the stack from the first user frame."},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
-     "configure(guard, hold_type, on_collected, judged, ids, get_running_loop, task_name, "
+     "configure(guard, hold_type, on_collected, judged, ids, get_running_loop, current_task, "
      "capture, threads)."},
     {"adapter_wait_begins", (PyCFunction)adapter_wait_begins, METH_O,
      "adapter_wait_begins(pool) -> float | None: a pool adapter's checkout may wait."},
@@ -1274,7 +1345,7 @@ static PyMethodDef methods[] = {
     {"adapter_checkin", (PyCFunction)adapter_checkin, METH_O,
      "adapter_checkin(obj) -> bool: a pool adapter's checkin (False: take the careful path)."},
     {"configure_adapters", (PyCFunction)(void (*)(void))configure_adapters, METH_FASTCALL,
-     "configure_adapters(stats_type, objects, server_ids)."},
+     "configure_adapters(stats_type, objects, server_ids, by_id)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1295,6 +1366,7 @@ PyInit__speedups(void)
         {&s_depth, "depth"},
         {&s_observers, "observers"},
         {&s_task, "task"},
+        {&s_get_name, "get_name"},
         {&s_holds, "holds"},
         {&s_checkout_counter, "checkout_counter"},
         {&s_peak, "peak_checked_out"},
@@ -1307,6 +1379,8 @@ PyInit__speedups(void)
         {&s_options, "options"},
         {&s_wait_threshold, "wait_threshold"},
         {&s_pool_ref, "pool_ref"},
+        {&s_anchor_ref, "anchor_ref"},
+        {&s_via, "via"},
         {&s_waiting, "waiting"},
         {&s_wait_s_total, "wait_s_total"},
         {&k_pd_stats, "_pd_stats"},

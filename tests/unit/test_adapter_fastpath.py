@@ -206,3 +206,58 @@ def test_a_failure_inside_is_counted_never_raised(fast: SimpleNamespace) -> None
     finally:
         st.checkout_counter = counter  # the report reads it
     assert protocol.live_hold(conn) is None and st.holds == {}
+
+
+class SlottedPool:
+    """A pool like asyncpg's: no instance ``__dict__``, no weak reference."""
+
+    __slots__ = ("name",)
+
+
+class Anchor:
+    """What names such a pool and lives as long as it does (asyncpg's connection holder)."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+
+def test_a_pool_without_dict_is_found_through_its_anchor(fast: SimpleNamespace) -> None:
+    pool, conn = SlottedPool(), fast.connect()
+    anchor = Anchor(pool)
+    st = stats_of(pool, "test", anchor=anchor, via="_pool")
+    protocol._server_id(conn)
+    assert st.pool() is pool
+    t0 = fast.wait_begins(pool)
+    assert isinstance(t0, float) and st.waiting == 1
+    h = fast.checkout(pool, conn, None, t0)
+    assert h is not None and h.pool is st and st.waiting == 0 and st.holds == {h.id: h}
+    assert fast.checkin(conn) is True and st.holds == {}
+    other = SlottedPool()
+    anchor._pool = other  # the anchor no longer names this pool: its entry is not trusted
+    assert fast.wait_begins(pool) is None and fast.checkout(pool, conn) is None
+    assert fast.wait_begins(other) is None  # nor is it the other pool's (another id)
+    anchor._pool = pool
+    assert fast.checkout(pool, conn) is not None
+    assert fast.checkin(conn) is True
+    del anchor  # the anchor gone, the entry goes with it
+    assert fast.wait_begins(pool) is None and st.pool() is None
+
+
+def test_the_running_task_is_named_in_the_hold(fast: SimpleNamespace) -> None:
+    import asyncio
+
+    pool, conn = Pool(), fast.connect()
+    seen(pool, conn)
+
+    async def in_task() -> Any:
+        return fast.checkout(pool, conn)
+
+    async def main() -> Any:
+        return await asyncio.create_task(in_task(), name="pd-task-name")
+
+    h = asyncio.run(main())
+    assert h is not None and h.task == "pd-task-name"
+    assert fast.checkin(conn) is True
+    h = fast.checkout(pool, conn)  # no event loop: no task
+    assert h is not None and h.task is None
+    assert fast.checkin(conn) is True

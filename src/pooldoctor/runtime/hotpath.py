@@ -29,13 +29,26 @@ from types import FrameType
 from typing import Any
 
 from ..guard import GUARD
-from ..ledger import Hold, current_task_name
+from ..ledger import Hold
 from ..sites import Frames, capture, judged_files, walker, walkers
 
 NO_SPEEDUPS_ENV = "POOLDOCTOR_NO_SPEEDUPS"
 
 _getframe = sys._getframe
 _get_running_loop = asyncio._get_running_loop
+
+
+def _task_lookup() -> Any:
+    """asyncio's cheapest way to the running task: Python 3.11's table loop -> task (its
+    ``current_task()`` is a Python function, a third of an asyncpg checkout's cost when the
+    caches are cold), else the C ``current_task`` of 3.12+."""
+    table = getattr(asyncio.tasks, "_current_tasks", None)
+    if sys.version_info < (3, 12) and type(table) is dict:
+        return table
+    return asyncio.current_task
+
+
+CURRENT_TASK = _task_lookup()  # a dict (loop -> task) or current_task(loop)
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
 _active: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
@@ -76,9 +89,17 @@ def make_hold(obj: Any, pool: Any, frames: Frames, pid: int, server_id: Any) -> 
     h.server_id = server_id
     h.reported = h.txn_begun = h.txn_reported = False
     h.txn_since = h.txn_frames = None
-    if _get_running_loop() is not None:
-        h.task = current_task_name()
+    loop = _get_running_loop()
+    if loop is not None:
+        h.task = task_name(loop)
     return h
+
+
+def task_name(loop: Any) -> str | None:
+    """The name of ``loop``'s running task (None: a callback, no task)."""
+    c = CURRENT_TASK
+    task = c.get(loop) if type(c) is dict else c(loop)
+    return None if task is None else task.get_name()
 
 
 def enter(pool: Any, h: Hold) -> None:
@@ -132,8 +153,9 @@ def checkout_py(info: Any, d: dict[str, Any], fairy: Any) -> Hold | None:
     h.server_id = d.get("_pd_server_id")
     h.reported = h.txn_begun = h.txn_reported = False
     h.txn_since = h.txn_frames = None
-    if _get_running_loop() is not None:
-        h.task = current_task_name()
+    loop = _get_running_loop()
+    if loop is not None:
+        h.task = task_name(loop)
     d["_pd_hold"] = h
     holds = info.holds
     holds[hid] = h
@@ -164,7 +186,7 @@ def _load() -> Any:
         return None
     try:
         _speedups.configure(GUARD, Hold, _on_collected, _judged, GUARD.ledger.ids,
-                            _get_running_loop, current_task_name, capture, _active)
+                            _get_running_loop, CURRENT_TASK, capture, _active)
     except TypeError:  # Hold or the guard no longer fit what the C code assumes
         GUARD.internal_error("speedups configure")
         return None

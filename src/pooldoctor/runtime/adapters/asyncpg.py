@@ -7,6 +7,10 @@ the pool is known through one of its connection holders. ``acquire(timeout=...)`
 builtin ``TimeoutError`` (``asyncio.TimeoutError``), which gets the holders; without a
 timeout asyncpg waits for ever (PD109 tells the wait). The pool keeps its proxies alive, so
 PD102 does not apply to checkouts. A connection closed through its proxy ends the checkout.
+
+The checkin is seen in ``Connection._on_release()``, the plain function ``Pool.release()``
+calls once it has accepted the connection (asyncpg 0.29 and later have it): a coroutine
+wrapper around ``release()`` cost more than the rest of the checkin.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from urllib.parse import unquote, urlsplit
 
 from ...guard import GUARD
 from ..drivers.core import Patcher, pool_owned
-from .fastpath import checkin, checkout
-from .protocol import begin, careful_checkout, checkout_failed
+from .fastpath import checkin, checkout, wait_begins
+from .protocol import careful_checkout, careful_wait, checkout_failed
 from .protocol import checkin as careful_checkin
 from .raw import closed, closed_check, opened
 from .stats import PoolStats, stats_of, url_of
@@ -47,42 +51,42 @@ def _address(pool: Any) -> str | None:
 def _stats(pool: Any) -> PoolStats:
     holders = pool._holders
     return stats_of(pool, LABEL, _figures, "", anchor=holders[0] if holders else None,
-                    resolve=lambda holder: holder._pool, address=_address)
-
-
-def _same(st: PoolStats) -> PoolStats:
-    return st
+                    via="_pool", address=_address)
 
 
 def patch(p: Patcher) -> None:
     apg = sys.modules["asyncpg"]
     conn_mod = sys.modules["asyncpg.connection"]
     pool_cls = sys.modules["asyncpg.pool"].Pool
-    acquire, release = pool_cls._acquire, pool_cls.release
+    acquire = pool_cls._acquire
 
     async def _acquire(self: Any, timeout: float | None) -> Any:
-        b = begin(self, _stats)  # asyncpg's pool has no __dict__: its stats found here
-        if b is None:
-            return await acquire(self, timeout)
-        st, t0 = b
+        t0 = wait_begins(self)
+        if t0 is None:
+            t0 = careful_wait(self, _stats)
+            if t0 is None:
+                return await acquire(self, timeout)
         try:
             proxy = await acquire(self, timeout)
         except BaseException as e:
-            checkout_failed(st, _same, t0, e, asyncio.TimeoutError, timeout)
+            checkout_failed(self, _stats, t0, e, asyncio.TimeoutError, timeout)
             raise
         con = getattr(proxy, "_con", None)
-        if con is not None and checkout(st, con, None, t0) is None:
-            careful_checkout(st, _same, con, None, t0)
+        if con is not None and checkout(self, con, None, t0) is None:
+            careful_checkout(self, _stats, con, None, t0)
         return proxy
 
-    async def release_(self: Any, connection: Any, *, timeout: float | None = None) -> Any:
-        con = getattr(connection, "_con", None)
-        if con is not None and not checkin(con):
-            careful_checkin(con)
-        return await release(self, connection, timeout=timeout)
-
     p.wrap(pool_cls, "_acquire", _acquire)
-    p.wrap(pool_cls, "release", release_)
+    conn_cls = conn_mod.Connection
+    on_release = conn_cls._on_release
+
+    def _on_release(self: Any, *args: Any, **kwargs: Any) -> Any:
+        """Pool.release() accepted the connection: it goes back to the pool."""
+        if not checkin(self):  # before the pool has it: another task may take it at once
+            careful_checkin(self)
+        return on_release(self, *args, **kwargs)
+
+    p.wrap(conn_cls, "_on_release", _on_release)
 
     connect = conn_mod.connect
 
@@ -97,7 +101,6 @@ def patch(p: Patcher) -> None:
         p.set(apg, "connect", connect_)
     p.rebind(connect, connect_)
 
-    conn_cls = conn_mod.Connection
     cleanup = conn_cls._cleanup
 
     def _cleanup(self: Any) -> None:

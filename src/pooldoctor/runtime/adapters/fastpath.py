@@ -27,9 +27,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ...guard import GUARD
-from ...ledger import Hold, current_task_name
+from ...ledger import Hold
 from .. import hotpath as _hotpath
-from .stats import STATS, PoolStats
+from .stats import BY_ID, STATS, PoolStats
 
 _monotonic = time.monotonic
 _getframe = sys._getframe
@@ -41,6 +41,7 @@ _next_id = GUARD.ledger.next_id
 _on_collected = GUARD.on_collected
 _user_stack = _hotpath.user_stack_py
 _checkin = _hotpath.checkin_py
+_task_name = _hotpath.task_name
 
 OBJECTS: dict[int, Hold] = {}  # id(object held) -> its hold (checkouts and raw connections)
 # id(driver connection) -> (weak reference to it, its server id), filled by the careful path
@@ -51,7 +52,16 @@ def _stats(pool: Any) -> PoolStats | None:
     if type(pool) is PoolStats:
         return pool
     d = getattr(pool, "__dict__", None)
-    st = d.get(STATS) if d is not None else None
+    if d is None:  # asyncpg's: in BY_ID, named by the pool's anchor
+        st = BY_ID.get(id(pool))
+        if type(st) is not PoolStats:
+            return None
+        ref, via = st.anchor_ref, st.via
+        if type(ref) is not _ref or type(via) is not str:
+            return None
+        a = ref()
+        return st if a is not None and getattr(a, via, None) is pool else None
+    st = d.get(STATS)
     if type(st) is not PoolStats:
         return None
     ref = st.pool_ref
@@ -119,8 +129,9 @@ def _checkout(pool: Any, obj: Any, conn: Any, t0: float | None) -> Hold | None:
     h.server_id = e[1]
     h.reported = h.txn_begun = h.txn_reported = False
     h.txn_since = h.txn_frames = None
-    if _get_running_loop() is not None:
-        h.task = current_task_name()
+    loop = _get_running_loop()
+    if loop is not None:
+        h.task = _task_name(loop)
     OBJECTS[key] = h  # in the side table, then in the pool's table
     holds = st.holds
     holds[hid] = h
@@ -158,7 +169,7 @@ def _load() -> Any:
     if c is None or not hasattr(c, "adapter_checkout"):
         return None
     try:
-        c.configure_adapters(PoolStats, OBJECTS, SERVER_IDS)
+        c.configure_adapters(PoolStats, OBJECTS, SERVER_IDS, BY_ID)
     except (TypeError, RuntimeError):
         GUARD.internal_error("speedups configure_adapters")
         return None

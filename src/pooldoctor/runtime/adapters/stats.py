@@ -2,8 +2,9 @@
 (:class:`PoolStats`), found again from the pool at each checkout.
 
 A pool with an instance ``__dict__`` keeps its stats there (``STATS``: one lookup, also from
-the C checkout); one without (asyncpg's) is found in a table keyed by ``id()``, its identity
-checked through a weak reference to the pool or to an object that lives as long as it does.
+the C checkout); one without (asyncpg's) is found in a table keyed by ``id()`` (``BY_ID``, also
+read by the C checkout), its identity checked through a weak reference to an object that
+lives as long as it does and names it (``anchor_ref``, attribute ``via``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class PoolStats:
 
         self.pool_class = type(pool).__name__
         self.pool_ref: Callable[[], Any] = _none
+        # a pool without weak references: a weak reference to an object that lives as long
+        # as the pool, and the name of its attribute that is the pool
+        self.anchor_ref: Callable[[], Any] | None = None
+        self.via: str | None = None
         self.figures = figures
         self.fate = fate  # PD102: what the library does with a checkout collected unreturned
         self.lock = threading.Lock()
@@ -95,6 +100,7 @@ class PoolStats:
 
 _lock = threading.Lock()
 _pools: dict[int, PoolStats] = {}  # id(pool) -> its stats, while the pool lives
+BY_ID = _pools
 _all: list[PoolStats] = []  # every pool seen, for the report
 STATS = "_pd_stats"  # a pool's stats, in the pool's __dict__ when it has one
 
@@ -118,13 +124,13 @@ def url_of(scheme: str, host: Any, port: Any, database: Any) -> str | None:
 
 
 def stats_of(pool: Any, library: str, figures: Figures | None = None, fate: str = "",
-             name: str | None = None, anchor: Any = None,
-             resolve: Callable[[Any], Any] | None = None,
+             name: str | None = None, anchor: Any = None, via: str | None = None,
              address: Callable[[Any], str | None] | None = None,
              tag: str | None = None) -> PoolStats:
     """The stats of ``pool`` (created at its first sight). A pool that takes no weak
-    reference (asyncpg's) names an ``anchor`` that lives as long as it does, and how to
-    ``resolve`` the pool from the anchor. ``address``: the pool's :func:`url_of`, asked once."""
+    reference (asyncpg's) names an ``anchor`` that lives as long as it does, and the name of
+    the anchor's attribute that is the pool (``via``). ``address``: the pool's
+    :func:`url_of`, asked once."""
     d = getattr(pool, "__dict__", None)
     st = d.get(STATS) if d is not None else _pools.get(id(pool))
     if st is not None and st.pool_ref() is pool:
@@ -142,16 +148,17 @@ def stats_of(pool: Any, library: str, figures: Figures | None = None, fate: str 
         key = id(pool)
         ref = weakref.ref(pool if anchor is None else anchor,
                           lambda _: _pools.pop(key, None))
-        if resolve is None:
+        if via is None:
             st.pool_ref = ref
         else:
-            get = resolve
+            attr = via
 
             def pool_ref() -> Any:
                 a = ref()
-                return None if a is None else get(a)
+                return None if a is None else getattr(a, attr, None)
 
             st.pool_ref = pool_ref
+            st.anchor_ref, st.via = ref, via
         _pools[key] = st
         if d is not None:
             d[STATS] = st  # found again with one lookup (asyncpg's pools have no __dict__)
