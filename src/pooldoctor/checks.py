@@ -88,6 +88,8 @@ def check_many(g: Guard, h: Hold, seen: int) -> None:
     level = g.many_levels.get(key, 0)
     if n < max(level * 2, g.options.many_threshold):
         return
+    if piled_up(same) < max(level * 2, g.options.many_threshold):
+        return  # workers each holding one at once: concurrency, not a pile-up
     g.many_levels[key] = n
     oldest = min((x.since for x in same), default=h.since)
     span = max(time.monotonic() - oldest, 1e-3)
@@ -101,6 +103,27 @@ def check_many(g: Guard, h: Hold, seen: int) -> None:
         f"(threshold {g.options.many_threshold})",
         held=n, per_second=round(rate, 2), over_s=round(span, 3),
         threshold=g.options.many_threshold))
+
+
+def piled_up(same: list[Hold]) -> int:
+    """How many of one site's holds count for PD108: all, less one per live thread or asyncio
+    task that holds only its own (workers each with a connection from the same line are the
+    program's concurrency, bounded by their number; a helper object per case, request or
+    task piles up in the few threads or tasks that make them). Django's connections, kept one
+    per thread on purpose, all count: there more threads holding one is the finding."""
+    per_holder: dict[Any, int] = {}
+    for x in same:
+        if x.keeper is not None:
+            continue
+        t = x.owner
+        if x.task is not None:
+            holder: Any = (x.thread_id, x.task)  # a task's name is unique unless given
+        elif t is not None and t.is_alive():
+            holder = t
+        else:
+            continue  # an ended thread's: PD110's; an unknown one's: counts
+        per_holder[holder] = per_holder.get(holder, 0) + 1
+    return len(same) - sum(1 for k in per_holder.values() if k == 1)
 
 
 def tick(g: Guard) -> None:

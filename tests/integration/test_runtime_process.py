@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
 import pooldoctor
+from pooldoctor.findings import Finding
 from pooldoctor.guard import GUARD
 from pooldoctor.runtime import sqlalchemy as guard_sa
 from pooldoctor.runtime.sqlalchemy import pools as guard_pools
@@ -321,6 +322,72 @@ def test_pd108_one_site_holds_many_checkouts(tmp_path: Path, guard: object) -> N
     assert findings("PD108")[0].count == 2
     for c in held:
         c.close()
+
+
+def test_pd108_not_for_workers_each_holding_one(tmp_path: Path, guard: object) -> None:
+    """Threads each holding one checkout from the same line are concurrency, bounded by their
+    number; the same line holding several per thread is a pile-up."""
+    import sqlite3
+
+    pooldoctor.instrument(many_threshold=5, **QUIET)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}", pool_size=20)
+
+    def hold(per_thread: int, n_threads: int) -> list[Finding]:
+        ready = threading.Barrier(n_threads + 1)
+        done = threading.Event()
+
+        def worker() -> None:
+            held = []
+            for _ in range(per_thread):
+                held.append(engine.connect())
+            ready.wait(10)
+            done.wait(10)
+            for c in held:
+                c.close()
+
+        ts = [threading.Thread(target=worker) for _ in range(n_threads)]
+        for t in ts:
+            t.start()
+        ready.wait(10)
+        GUARD.tick()  # checkouts are counted at the watchdog's pass
+        out = findings("PD108")
+        done.set()
+        for t in ts:
+            t.join(10)
+        GUARD.tick()  # drained: the site is re-armed
+        return out
+
+    assert hold(1, 8) == []  # eight workers, one each
+    [f] = hold(2, 3)  # three threads piling up two each: six at once
+    assert f.details["held"] == 6 and f.site is not None and f.site.function == "worker"
+
+    async def main(per_task: int, n_tasks: int) -> None:
+        import asyncio
+
+        ev = asyncio.Event()
+
+        async def task() -> None:
+            conns = []
+            for _ in range(per_task):
+                conns.append(sqlite3.connect(":memory:"))  # raw: reported as they open
+            await ev.wait()
+            for c in conns:
+                c.close()
+
+        ts = [asyncio.create_task(task()) for _ in range(n_tasks)]
+        await asyncio.sleep(0)
+        ev.set()
+        await asyncio.gather(*ts)
+
+    import asyncio
+
+    GUARD.clear()
+    asyncio.run(main(1, 8))  # eight tasks, one raw connection each
+    assert findings("PD108") == []
+    GUARD.tick()  # all closed: the site is re-armed
+    asyncio.run(main(6, 1))  # one task opening six
+    [f] = findings("PD108")
+    assert f.details["held"] >= 5 and f.site is not None and f.site.function == "task"
 
 
 def test_failing_hook_never_breaks_checkout_or_checkin(tmp_path: Path, guard: object,
